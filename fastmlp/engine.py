@@ -1,0 +1,275 @@
+"""Compiled drivers: whole epochs of training, evaluation and prediction in one call.
+
+Python hands a driver arrays and integers only (the layout table, flat buffers,
+workspaces, codes) and gets back sums; no Python runs per batch. The drivers are
+serial loops over batches and layers; the kernels they call pick threads or not by
+size. :class:`Engine` owns the workspaces of one model.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .kernels.cpu import (
+    accumulate_metrics, activation_backward, adagrad_update, adam_update, bias_activation_forward,
+    bias_gradient, clip_gradients, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
+    rmsprop_update, sgd_update,
+)
+from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
+
+SGD = 0
+RMSPROP = 1
+ADAGRAD = 2
+ADAM = 3
+
+#: Number of slot buffers each optimizer code uses.
+SLOT_ROWS = {SGD: 1, RMSPROP: 3, ADAGRAD: 1, ADAM: 3}
+
+# Loss settings packed as [code, from_logits, fused].
+LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
+
+_JIT = {"cache": True}
+
+
+@njit(**_JIT)
+def _forward(layers, params, a_ws, z_ws, a_off, z_off, nb):
+    """Run every layer on the ``nb`` rows already gathered at ``a_ws[a_off[0]:]``."""
+    for l in range(layers.shape[0]):
+        n_in = layers[l, N_IN]
+        n_out = layers[l, N_OUT]
+        x = a_ws[a_off[l]:a_off[l] + nb * n_in].reshape((nb, n_in))
+        z = z_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
+        a = a_ws[a_off[l + 1]:a_off[l + 1] + nb * n_out].reshape((nb, n_out))
+        b_at = layers[l, B_OFFSET]
+        if layers[l, KIND] == DENSE:
+            w_at = layers[l, W_OFFSET]
+            matmul(x, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), z)
+        else:
+            z[:, :] = x
+        bias = params[max(b_at, 0):max(b_at, 0) + n_out]
+        bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
+    last = layers.shape[0] - 1
+    n_out = layers[last, N_OUT]
+    return a_ws[a_off[last + 1]:a_off[last + 1] + nb * n_out].reshape((nb, n_out))
+
+
+@njit(**_JIT)
+def _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb, fused):
+    """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``."""
+    last = layers.shape[0] - 1
+    for l in range(last, -1, -1):
+        n_in = layers[l, N_IN]
+        n_out = layers[l, N_OUT]
+        x = a_ws[a_off[l]:a_off[l] + nb * n_in].reshape((nb, n_in))
+        z = z_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
+        a = a_ws[a_off[l + 1]:a_off[l + 1] + nb * n_out].reshape((nb, n_out))
+        d = d_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
+        if not (l == last and fused):
+            activation_backward(z, a, layers[l, ACT], d)
+        d_in = d_ws[z_off[l - 1]:z_off[l - 1] + nb * n_in].reshape((nb, n_in)) if l > 0 else d
+        if layers[l, KIND] == DENSE:
+            w_at = layers[l, W_OFFSET]
+            matmul_tn(x, d, grads[w_at:w_at + n_in * n_out].reshape((n_in, n_out)))
+            b_at = layers[l, B_OFFSET]
+            if b_at >= 0:
+                bias_gradient(d, grads[b_at:b_at + n_out])
+            if l > 0:
+                matmul_nt(d, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), d_in)
+        elif l > 0:
+            d_in[:, :] = d
+
+
+@njit(**_JIT)
+def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step):
+    """Clip the gradients, then apply optimizer ``opt``'s update for step ``step`` (0-based)."""
+    clip_gradients(grads, var_offsets, var_sizes, clip)
+    if opt == SGD:
+        sgd_update(params, grads, slots[0], h)
+    elif opt == RMSPROP:
+        rmsprop_update(params, grads, slots[0], slots[1], slots[2], h)
+    elif opt == ADAGRAD:
+        adagrad_update(params, grads, slots[0], h)
+    else:
+        t = step + 1.0
+        h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
+        adam_update(params, grads, slots[0], slots[1], slots[2], h)
+
+
+@njit(**_JIT)
+def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_off, z_off,
+                   loss, lp, metrics_i, metrics_f, sums, row_loss, preds):
+    """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``.
+
+    With ``loss[0] == -1`` only the outputs are computed (prediction).
+    """
+    n, d = X.shape
+    order = np.arange(n)
+    last = layers.shape[0] - 1
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        gather_rows(X, order, start, a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)))
+        out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+        if preds.shape[0] > 0:
+            preds[start:start + nb] = out
+        if loss[LOSS_CODE] >= 0:
+            m = out.shape[1]
+            dummy = d_ws[z_off[last]:z_off[last] + nb * m].reshape((nb, m))
+            loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
+                      order, start, lp, dummy, row_loss[:nb])
+            batch_loss = 0.0
+            for r in range(nb):
+                batch_loss += row_loss[r]
+            sums[0] += batch_loss
+            accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, sums)
+            sums[sums.shape[0] - 1] += nb
+
+
+@njit(**_JIT)
+def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
+              layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
+              a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
+              sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds):
+    """Train ``n_epochs`` epochs and return the optimizer step count after them.
+
+    See :meth:`Engine.fit_epochs` for the arguments.
+    """
+    n, d = X.shape
+    last = layers.shape[0] - 1
+    for e in range(n_epochs):
+        if seeds[e] >= 0:
+            np.random.seed(seeds[e])
+            for i in range(n):
+                order[i] = i
+            np.random.shuffle(order)
+        epoch_sums = sums[e]
+        for start in range(0, n, batch_size):
+            nb = min(batch_size, n - start)
+            gather_rows(X, order, start, a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)))
+            out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+            m = out.shape[1]
+            d_out = d_ws[z_off[last]:z_off[last] + nb * m].reshape((nb, m))
+            loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
+                      order, start, lp, d_out, row_loss[:nb])
+            batch_loss = 0.0
+            for r in range(nb):
+                batch_loss += row_loss[r]
+            epoch_sums[0] += batch_loss
+            accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, epoch_sums)
+            epoch_sums[epoch_sums.shape[0] - 1] += nb
+            if preds.shape[0] > 0:
+                preds[start:start + nb] = out
+            _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb,
+                      loss[LOSS_FUSED] != 0)
+            _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step)
+            step += 1
+        if Xv.shape[0] > 0:
+            evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws, d_ws,
+                           a_off, z_off, loss, lp, metrics_i, metrics_f, val_sums[e], row_loss,
+                           val_preds)
+    return step
+
+
+class Engine:
+    """Buffers and workspaces of one built model, and the calls into the drivers.
+
+    Parameters
+    ----------
+    layout : fastmlp.params.Layout
+        Where each parameter lives.
+    n_features : int
+        Width of the model's input.
+    dtype : numpy.dtype
+        Float type of parameters and workspaces.
+    """
+
+    def __init__(self, layout, n_features, dtype):
+        self.layout = layout
+        self.n_features = n_features
+        self.dtype = np.dtype(dtype)
+        self.params = np.zeros(layout.size, dtype=self.dtype)
+        self.grads = np.zeros(layout.size, dtype=self.dtype)
+        widths = layout.widths()
+        self._a_off_units = np.cumsum([0, n_features] + widths)[:-1]
+        self._z_off_units = np.cumsum([0] + widths)[:-1]
+        self._act_units = n_features + sum(widths)
+        self._z_units = sum(widths)
+        self._widest = max([n_features] + widths)
+        self.capacity = 0
+
+    def _reserve(self, rows):
+        """Make the workspaces hold batches of ``rows`` rows."""
+        if rows <= self.capacity:
+            return
+        self.capacity = rows
+        self.a_ws = np.zeros(rows * self._act_units, dtype=self.dtype)
+        self.z_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
+        self.d_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
+        self.a_off = (self._a_off_units * rows).astype(np.int64)
+        self.z_off = (self._z_off_units * rows).astype(np.int64)
+        self.row_loss = np.zeros(rows, dtype=self.dtype)
+
+    def fit_epochs(self, X, Y, SW, order, seeds, batch_size, optimizer_state, loss, lp,
+                   metrics_i, metrics_f, preds, validation, val_batch_size, val_preds):
+        """Train ``n_epochs`` epochs in one compiled call.
+
+        Parameters
+        ----------
+        X, Y, SW : ndarray
+            Inputs ``(N, d)``, targets ``(N, k)`` and sample weights ``(N,)``.
+        order : ndarray of int64, shape (N,)
+            Row order; reshuffled at the start of epoch ``e`` when ``seeds[e] >= 0``.
+        seeds : ndarray of int64, shape (n_epochs,)
+            Per-epoch seeds of the compiled shuffler, -1 to keep ``order``.
+        batch_size : int
+        optimizer_state : fastmlp.optimizers.OptimizerState
+            Slots, hyperparameters, clip settings and step counter (updated).
+        loss : ndarray of int64
+            ``[code, from_logits, fused]``.
+        lp : ndarray
+            Loss parameters ``[epsilon, 1 - epsilon, huber delta]``.
+        metrics_i, metrics_f : ndarray
+            Built-in metric table (see ``fastmlp.kernels.cpu.accumulate_metrics``).
+        preds : ndarray, shape (N, m) or (0, m)
+            Receives the pre-update outputs in epoch order when it has rows.
+        validation : tuple of ndarray
+            ``(Xv, Yv, SWv)``, with zero rows when there is no validation data.
+        val_batch_size : int
+        val_preds : ndarray, shape (Nv, m) or (0, m)
+            Receives the validation outputs of the last epoch when it has rows.
+
+        Returns
+        -------
+        sums, val_sums : ndarray of float64, shape (n_epochs, 2 + n_metrics)
+            Per epoch: weighted loss sum, metric sums, row count.
+        """
+        n_epochs = seeds.shape[0]
+        width = 2 + metrics_i.shape[0]
+        sums = np.zeros((n_epochs, width))
+        val_sums = np.zeros((n_epochs, width))
+        Xv, Yv, SWv = validation
+        self._reserve(max(batch_size, val_batch_size))
+        state = optimizer_state
+        state.step = fit_epochs_kernel(
+            X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
+            self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
+            self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
+            self.z_off, loss, lp, metrics_i, metrics_f, sums, self.row_loss, preds, Xv, Yv, SWv,
+            val_batch_size, val_sums, val_preds,
+        )
+        return sums, val_sums
+
+    def evaluate(self, X, Y, SW, batch_size, loss, lp, metrics_i, metrics_f, preds):
+        """Loss and metric sums over ``X`` in row order; outputs go to ``preds`` if it has rows.
+
+        Returns
+        -------
+        ndarray of float64, shape (2 + n_metrics,)
+            Weighted loss sum, metric sums, row count.
+        """
+        sums = np.zeros(2 + metrics_i.shape[0])
+        self._reserve(batch_size)
+        evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self.params, self.a_ws, self.z_ws,
+               self.d_ws, self.a_off, self.z_off, loss, lp, metrics_i, metrics_f, sums,
+               self.row_loss, preds)
+        return sums

@@ -1,0 +1,757 @@
+"""CPU kernels (Numba) for dense layers, activations, losses, metrics and optimizers.
+
+Kernels write into arrays they are given and return nothing. Array kernels are
+compiled with ``parallel=True`` and choose their loop by size: at least
+:data:`PARALLEL_MIN_ELEMENTS` elements run over ``prange`` (threads, each owning
+its rows or flat indices), smaller ones run serially, so tiny networks pay no
+thread start-up. Row-level maths is ``inline="always"`` so it fuses into those
+loops. Matrix products of at least :data:`BLAS_MIN_FLOPS` multiply-adds go to BLAS
+through ``np.dot`` on contiguous views; smaller ones run as plain loops. Sums that
+reach a reported number (batch loss, metric totals, gradient norms) run serially
+in a fixed order, so results do not depend on the thread count.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .scalar import (
+    BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, CATEGORICAL_CROSSENTROPY,
+    HUBER, LOSS_VALUE, MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, SIGMOID, SOFTMAX,
+    SPARSE_CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY,
+    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate,
+    activation_grad, sigmoid,
+)
+
+#: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
+BLAS_MIN_FLOPS = 4096
+
+#: Array kernels over fewer elements than this run serially (no thread launch).
+PARALLEL_MIN_ELEMENTS = 32768
+
+_INLINE = {"cache": True, "inline": "always"}
+_SERIAL = {"cache": True}
+_PARALLEL = {"cache": True, "parallel": True}
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@njit(**_PARALLEL)
+def gather_rows(X, order, start, out):
+    """Copy rows ``X[order[start:start + len(out)]]`` into ``out``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, d)
+        Source rows.
+    order : ndarray of int64
+        Row order of the epoch.
+    start : int
+        Position in ``order`` of the first row to copy.
+    out : ndarray, shape (nb, d)
+        Destination, written in place.
+    """
+    nb, d = out.shape
+    if nb * d >= PARALLEL_MIN_ELEMENTS:
+        for r in prange(nb):
+            out[r] = X[order[start + r]]
+    else:
+        for r in range(nb):
+            out[r] = X[order[start + r]]
+
+
+# ----------------------------------------------------------------------- products
+
+
+@njit(**_SERIAL)
+def matmul(X, W, out):
+    """``out = X @ W``, by BLAS when large and by loops when tiny.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+    W : ndarray, shape (k, m)
+    out : ndarray, shape (n, m)
+        Written in place.
+    """
+    n, k = X.shape
+    m = W.shape[1]
+    if n * k * m >= BLAS_MIN_FLOPS:
+        np.dot(X, W, out)
+        return
+    for r in range(n):
+        for j in range(m):
+            out[r, j] = 0
+        for i in range(k):
+            x = X[r, i]
+            for j in range(m):
+                out[r, j] += x * W[i, j]
+
+
+@njit(**_SERIAL)
+def matmul_tn(X, D, out):
+    """``out = X.T @ D`` (weight gradient), by BLAS when large and by loops when tiny.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+    D : ndarray, shape (n, m)
+    out : ndarray, shape (k, m)
+        Written in place.
+    """
+    n, k = X.shape
+    m = D.shape[1]
+    if n * k * m >= BLAS_MIN_FLOPS:
+        np.dot(X.T, D, out)
+        return
+    for i in range(k):
+        for j in range(m):
+            out[i, j] = 0
+    for r in range(n):
+        for i in range(k):
+            x = X[r, i]
+            for j in range(m):
+                out[i, j] += x * D[r, j]
+
+
+@njit(**_SERIAL)
+def matmul_nt(D, W, out):
+    """``out = D @ W.T`` (input gradient), by BLAS when large and by loops when tiny.
+
+    Parameters
+    ----------
+    D : ndarray, shape (n, m)
+    W : ndarray, shape (k, m)
+    out : ndarray, shape (n, k)
+        Written in place.
+    """
+    n, m = D.shape
+    k = W.shape[0]
+    if n * k * m >= BLAS_MIN_FLOPS:
+        np.dot(D, W.T, out)
+        return
+    for r in range(n):
+        for i in range(k):
+            acc = 0 * out[r, i]
+            for j in range(m):
+                acc += D[r, j] * W[i, j]
+            out[r, i] = acc
+
+
+# -------------------------------------------------------------------- activations
+
+
+@njit(**_INLINE)
+def softmax_row(z, a):
+    """Softmax of one row ``z`` into ``a`` (max subtracted first, as Keras does)."""
+    m = z[0]
+    for j in range(1, z.shape[0]):
+        m = max(m, z[j])
+    s = 0 * a[0]
+    for j in range(z.shape[0]):
+        a[j] = math.exp(z[j] - m)
+        s += a[j]
+    for j in range(z.shape[0]):
+        a[j] = a[j] / s
+
+
+@njit(**_INLINE)
+def _bias_activation_row(z, b, use_bias, act, a):
+    if use_bias:
+        for j in range(z.shape[0]):
+            z[j] += b[j]
+    if act == SOFTMAX:
+        softmax_row(z, a)
+    else:
+        for j in range(z.shape[0]):
+            a[j] = activate(act, z[j])
+
+
+@njit(**_PARALLEL)
+def bias_activation_forward(Z, b, use_bias, act, A):
+    """Add the bias to ``Z`` in place, then ``A = act(Z)``.
+
+    Parameters
+    ----------
+    Z : ndarray, shape (n, m)
+        Pre-activations ``X @ W``; the bias is added in place.
+    b : ndarray, shape (m,)
+        Bias (ignored unless ``use_bias``).
+    use_bias : bool
+    act : int
+        Activation code.
+    A : ndarray, shape (n, m)
+        Activations, written in place.
+    """
+    n, m = Z.shape
+    if n * m >= PARALLEL_MIN_ELEMENTS:
+        for r in prange(n):
+            _bias_activation_row(Z[r], b, use_bias, act, A[r])
+    else:
+        for r in range(n):
+            _bias_activation_row(Z[r], b, use_bias, act, A[r])
+
+
+@njit(**_INLINE)
+def _activation_backward_row(z, a, act, d):
+    if act == SOFTMAX:
+        dot = 0 * d[0]
+        for j in range(d.shape[0]):
+            dot += d[j] * a[j]
+        for j in range(d.shape[0]):
+            d[j] = a[j] * (d[j] - dot)
+    else:
+        for j in range(d.shape[0]):
+            d[j] = d[j] * activation_grad(act, z[j], a[j])
+
+
+@njit(**_PARALLEL)
+def activation_backward(Z, A, act, D):
+    """Turn ``D`` from dL/dA into dL/dZ in place.
+
+    Parameters
+    ----------
+    Z, A : ndarray, shape (n, m)
+        Pre-activations and activations of the forward pass.
+    act : int
+        Activation code.
+    D : ndarray, shape (n, m)
+        dL/dA on entry, dL/dZ on return.
+    """
+    n, m = D.shape
+    if act == 0:
+        return
+    if n * m >= PARALLEL_MIN_ELEMENTS:
+        for r in prange(n):
+            _activation_backward_row(Z[r], A[r], act, D[r])
+    else:
+        for r in range(n):
+            _activation_backward_row(Z[r], A[r], act, D[r])
+
+
+@njit(**_SERIAL)
+def bias_gradient(D, db):
+    """``db = D.sum(axis=0)``, each column summed in row order.
+
+    Parameters
+    ----------
+    D : ndarray, shape (n, m)
+    db : ndarray, shape (m,)
+        Written in place.
+    """
+    n, m = D.shape
+    for j in range(m):
+        db[j] = 0
+    for r in range(n):
+        for j in range(m):
+            db[j] += D[r, j]
+
+
+# ------------------------------------------------------------------------- losses
+
+
+@njit(**_INLINE)
+def _crossentropy_index(y, label_mode, j):
+    """Target probability of class ``j``: ``y[j]``, or ``1`` if ``j`` is the sparse label."""
+    if label_mode:
+        return 1.0 if j == int(y[0]) else 0.0
+    return y[j]
+
+
+@njit(**_INLINE)
+def loss_value(code, from_logits, a, y, lp):
+    """Per-sample loss of one row, reduced over the last axis as Keras does.
+
+    Parameters
+    ----------
+    code : int
+        Loss code.
+    from_logits : bool
+        Whether ``a`` holds logits (cross-entropies only).
+    a : ndarray, shape (m,)
+        Model output row.
+    y : ndarray
+        Target row (``(m,)``; ``(1,)`` class index for the sparse loss).
+    lp : ndarray
+        Loss parameters ``[epsilon, 1 - epsilon, huber delta]``.
+    """
+    m = a.shape[0]
+    eps = lp[0]
+    hi = lp[1]
+    total = 0.0
+    if code == MEAN_SQUARED_ERROR:
+        for j in range(m):
+            e = a[j] - y[j]
+            total += e * e
+        return total / m
+    if code == MEAN_ABSOLUTE_ERROR:
+        for j in range(m):
+            total += abs(a[j] - y[j])
+        return total / m
+    if code == HUBER:
+        delta = lp[2]
+        for j in range(m):
+            e = abs(a[j] - y[j])
+            if e <= delta:
+                total += 0.5 * e * e
+            else:
+                total += delta * e - 0.5 * delta * delta
+        return total / m
+    if code == BINARY_CROSSENTROPY:
+        for j in range(m):
+            if from_logits:
+                z = a[j]
+                total += max(z, 0.0) - z * y[j] + math.log1p(math.exp(-abs(z)))
+            else:
+                p = min(max(a[j], eps), hi)
+                total -= y[j] * math.log(p) + (1.0 - y[j]) * math.log(1.0 - p)
+        return total / m
+    # Categorical and sparse categorical cross-entropy.
+    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    if from_logits:
+        zmax = a[0]
+        for j in range(1, m):
+            zmax = max(zmax, a[j])
+        s = 0.0
+        for j in range(m):
+            s += math.exp(a[j] - zmax)
+        lse = zmax + math.log(s)
+        for j in range(m):
+            t = _crossentropy_index(y, sparse, j)
+            if t != 0:
+                total -= t * (a[j] - lse)
+        return total
+    s = 0.0
+    for j in range(m):
+        s += a[j]
+    for j in range(m):
+        t = _crossentropy_index(y, sparse, j)
+        if t != 0:
+            total -= t * math.log(min(max(a[j] / s, eps), hi))
+    return total
+
+
+@njit(**_INLINE)
+def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
+    """Gradient of ``scale * loss_value`` for one row.
+
+    With ``fused`` (sigmoid + binary cross-entropy, or softmax + categorical
+    cross-entropy, on probabilities) ``d`` receives dL/dZ of the output layer;
+    otherwise it receives dL/dA. The closed forms include Keras's clipping: an
+    entry whose probability was clipped passes no gradient.
+
+    Parameters
+    ----------
+    code, from_logits, a, y, lp
+        As in :func:`loss_value`.
+    fused : bool
+        Whether to return dL/dZ through the matching output activation.
+    scale : float
+        Sample weight divided by the batch size.
+    d : ndarray, shape (m,)
+        Written in place.
+    """
+    m = a.shape[0]
+    eps = lp[0]
+    hi = lp[1]
+    if code == MEAN_SQUARED_ERROR:
+        for j in range(m):
+            d[j] = 2.0 * (a[j] - y[j]) * scale / m
+        return
+    if code == MEAN_ABSOLUTE_ERROR:
+        for j in range(m):
+            e = a[j] - y[j]
+            d[j] = (1.0 if e > 0 else (-1.0 if e < 0 else 0.0)) * scale / m
+        return
+    if code == HUBER:
+        delta = lp[2]
+        for j in range(m):
+            e = a[j] - y[j]
+            if abs(e) <= delta:
+                d[j] = e * scale / m
+            else:
+                d[j] = (delta if e > 0 else -delta) * scale / m
+        return
+    if code == BINARY_CROSSENTROPY:
+        for j in range(m):
+            p = a[j]
+            if from_logits:
+                d[j] = (sigmoid(p) - y[j]) * scale / m
+            elif p < eps or p > hi:
+                d[j] = 0.0
+            elif fused:
+                d[j] = (p - y[j]) * scale / m
+            else:
+                d[j] = (p - y[j]) / (p * (1.0 - p)) * scale / m
+        return
+    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    if from_logits:
+        softmax_row(a, d)
+        y_sum = 0.0
+        for j in range(m):
+            y_sum += _crossentropy_index(y, sparse, j)
+        for j in range(m):
+            d[j] = (d[j] * y_sum - _crossentropy_index(y, sparse, j)) * scale
+        return
+    # Probabilities: p is renormalised by its sum s and clipped to [eps, 1 - eps].
+    s = 0.0
+    for j in range(m):
+        s += a[j]
+    c = 0.0
+    for j in range(m):
+        q = a[j] / s
+        if eps <= q <= hi:
+            c += _crossentropy_index(y, sparse, j)
+    c = c / s
+    for j in range(m):
+        q = a[j] / s
+        t = _crossentropy_index(y, sparse, j) if eps <= q <= hi else 0.0
+        if fused:
+            d[j] = (a[j] * c - t) * scale
+        elif t != 0:
+            d[j] = (c - t / a[j]) * scale
+        else:
+            d[j] = c * scale
+
+
+@njit(**_INLINE)
+def _loss_row(code, from_logits, fused, a, y, w, lp, nb, d, row_loss, r):
+    row_loss[r] = w * loss_value(code, from_logits, a, y, lp)
+    loss_gradient(code, from_logits, fused, a, y, lp, w / nb, d)
+
+
+@njit(**_PARALLEL)
+def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss):
+    """Per-row losses and output gradients of one batch.
+
+    Parameters
+    ----------
+    code, from_logits, fused
+        As in :func:`loss_gradient`.
+    A : ndarray, shape (nb, m)
+        Model outputs of the batch.
+    Y : ndarray, shape (N, m) or (N, 1)
+        All targets; row ``order[start + r]`` belongs to batch row ``r``.
+    SW : ndarray, shape (N,)
+        Sample weights.
+    order : ndarray of int64
+    start : int
+    lp : ndarray
+        Loss parameters, see :func:`loss_value`.
+    D : ndarray, shape (nb, m)
+        Output gradient, written in place (scaled by weight / nb).
+    row_loss : ndarray, shape (nb,)
+        Weighted per-row loss, written in place.
+    """
+    nb, m = A.shape
+    if nb * m >= PARALLEL_MIN_ELEMENTS:
+        for r in prange(nb):
+            _loss_row(code, from_logits, fused, A[r], Y[order[start + r]],
+                      SW[order[start + r]], lp, nb, D[r], row_loss, r)
+    else:
+        for r in range(nb):
+            _loss_row(code, from_logits, fused, A[r], Y[order[start + r]],
+                      SW[order[start + r]], lp, nb, D[r], row_loss, r)
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+@njit(**_INLINE)
+def _argmax(v):
+    best = 0
+    for j in range(1, v.shape[0]):
+        if v[j] > v[best]:
+            best = j
+    return best
+
+
+@njit(**_INLINE)
+def _in_top_k(p, target, k):
+    """Whether ``p[target]`` is among the ``k`` largest (ties count as in, like Keras)."""
+    above = 0
+    for j in range(p.shape[0]):
+        if p[j] > p[target]:
+            above += 1
+    return above < k
+
+
+@njit(**_INLINE)
+def metric_value(kind, iparam, fparam, a, y, lp):
+    """Per-sample value of one built-in metric on one row.
+
+    Parameters
+    ----------
+    kind : int
+        Metric kind code.
+    iparam : int
+        ``k`` for top-k metrics; the loss code for ``LOSS_VALUE``.
+    fparam : float
+        Threshold for binary accuracy; 1.0 means logits for ``LOSS_VALUE``.
+    a, y, lp
+        As in :func:`loss_value`.
+    """
+    m = a.shape[0]
+    if kind == BINARY_ACCURACY:
+        hits = 0
+        for j in range(m):
+            predicted = 1.0 if a[j] > fparam else 0.0
+            if predicted == y[j]:
+                hits += 1
+        return hits / m
+    if kind == CATEGORICAL_ACCURACY:
+        return 1.0 if _argmax(a) == _argmax(y) else 0.0
+    if kind == SPARSE_CATEGORICAL_ACCURACY:
+        return 1.0 if _argmax(a) == y[0] else 0.0
+    if kind == TOP_K_CATEGORICAL_ACCURACY:
+        return 1.0 if _in_top_k(a, _argmax(y), iparam) else 0.0
+    if kind == SPARSE_TOP_K_CATEGORICAL_ACCURACY:
+        return 1.0 if _in_top_k(a, int(y[0]), iparam) else 0.0
+    return loss_value(iparam, fparam == 1.0, a, y, lp)
+
+
+@njit(**_SERIAL)
+def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
+    """Add each metric's per-sample values over one batch to ``sums[1:]``.
+
+    Parameters
+    ----------
+    metrics_i : ndarray of int64, shape (n_metrics, 2)
+        Rows ``[kind, iparam]``.
+    metrics_f : ndarray, shape (n_metrics,)
+        ``fparam`` of each metric.
+    A : ndarray, shape (nb, m)
+        Model outputs of the batch.
+    Y, order, start, lp
+        As in :func:`loss_rows`.
+    sums : ndarray of float64
+        ``sums[1 + i]`` accumulates metric ``i``.
+    """
+    for i in range(metrics_i.shape[0]):
+        total = 0.0
+        for r in range(A.shape[0]):
+            total += metric_value(
+                metrics_i[i, 0], metrics_i[i, 1], metrics_f[i], A[r], Y[order[start + r]], lp
+            )
+        sums[1 + i] += total
+
+
+# --------------------------------------------------------------------- optimizers
+
+
+@njit(**_SERIAL)
+def clip_gradients(grads, var_offsets, var_sizes, clip):
+    """Clip gradients in place the way Keras does before an update.
+
+    Parameters
+    ----------
+    grads : ndarray
+        Flat gradient buffer.
+    var_offsets, var_sizes : ndarray of int64
+        Where each variable (kernel, bias) lies in ``grads``.
+    clip : ndarray, shape (3,)
+        ``[clipnorm, clipvalue, global_clipnorm]``; a value <= 0 is off.
+    """
+    clipnorm = clip[0]
+    clipvalue = clip[1]
+    global_clipnorm = clip[2]
+    if clipnorm > 0:
+        for v in range(var_offsets.shape[0]):
+            g = grads[var_offsets[v]:var_offsets[v] + var_sizes[v]]
+            total = 0.0
+            for i in range(g.shape[0]):
+                total += g[i] * g[i]
+            norm = math.sqrt(total)
+            if norm > clipnorm:
+                for i in range(g.shape[0]):
+                    g[i] = g[i] * clipnorm / norm
+    if global_clipnorm > 0:
+        total = 0.0
+        for i in range(grads.shape[0]):
+            total += grads[i] * grads[i]
+        norm = math.sqrt(total)
+        if norm > global_clipnorm:
+            for i in range(grads.shape[0]):
+                grads[i] = grads[i] * global_clipnorm / norm
+    if clipvalue > 0:
+        for i in range(grads.shape[0]):
+            grads[i] = min(max(grads[i], -clipvalue), clipvalue)
+
+
+@njit(**_INLINE)
+def _sgd_element(params, grads, momentum_slot, h, i):
+    lr = h[0]
+    mu = h[1]
+    if mu == 0:
+        params[i] -= lr * grads[i]
+        return
+    m = mu * momentum_slot[i] - lr * grads[i]
+    momentum_slot[i] = m
+    if h[2] != 0:
+        params[i] += mu * m - lr * grads[i]
+    else:
+        params[i] += m
+
+
+@njit(**_PARALLEL)
+def sgd_update(params, grads, momentum_slot, h):
+    """Keras SGD step over the flat buffer.
+
+    Parameters
+    ----------
+    params, grads, momentum_slot : ndarray
+        Flat buffers; ``momentum_slot`` is used when momentum > 0.
+    h : ndarray
+        ``[learning_rate, momentum, nesterov]`` in the parameters' dtype.
+    """
+    if params.shape[0] >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(params.shape[0]):
+            _sgd_element(params, grads, momentum_slot, h, i)
+    else:
+        for i in range(params.shape[0]):
+            _sgd_element(params, grads, momentum_slot, h, i)
+
+
+@njit(**_INLINE)
+def _rmsprop_element(params, grads, velocity, average_grad, momentum_slot, h, i):
+    lr = h[0]
+    rho = h[1]
+    one_minus_rho = h[2]
+    mu = h[3]
+    eps = h[4]
+    g = grads[i]
+    v = rho * velocity[i] + one_minus_rho * (g * g)
+    velocity[i] = v
+    if h[5] != 0:
+        avg = rho * average_grad[i] + one_minus_rho * g
+        average_grad[i] = avg
+        denominator = v - avg * avg + eps
+    else:
+        denominator = v + eps
+    increment = lr * g / np.sqrt(denominator)
+    if mu > 0:
+        increment = mu * momentum_slot[i] + increment
+        momentum_slot[i] = increment
+    params[i] -= increment
+
+
+@njit(**_PARALLEL)
+def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
+    """Keras RMSprop step (epsilon inside the square root).
+
+    Parameters
+    ----------
+    params, grads, velocity, average_grad, momentum_slot : ndarray
+        Flat buffers; ``average_grad`` is used when centered, ``momentum_slot``
+        when momentum > 0.
+    h : ndarray
+        ``[learning_rate, rho, 1 - rho, momentum, epsilon, centered]``.
+    """
+    if params.shape[0] >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(params.shape[0]):
+            _rmsprop_element(params, grads, velocity, average_grad, momentum_slot, h, i)
+    else:
+        for i in range(params.shape[0]):
+            _rmsprop_element(params, grads, velocity, average_grad, momentum_slot, h, i)
+
+
+@njit(**_INLINE)
+def _adagrad_element(params, grads, accumulator, h, i):
+    g = grads[i]
+    acc = accumulator[i] + g * g
+    accumulator[i] = acc
+    params[i] -= h[0] * g / np.sqrt(acc + h[1])
+
+
+@njit(**_PARALLEL)
+def adagrad_update(params, grads, accumulator, h):
+    """Keras Adagrad step (epsilon inside the square root).
+
+    Parameters
+    ----------
+    params, grads, accumulator : ndarray
+        Flat buffers.
+    h : ndarray
+        ``[learning_rate, epsilon]``.
+    """
+    if params.shape[0] >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(params.shape[0]):
+            _adagrad_element(params, grads, accumulator, h, i)
+    else:
+        for i in range(params.shape[0]):
+            _adagrad_element(params, grads, accumulator, h, i)
+
+
+@njit(**_INLINE)
+def _adam_element(params, grads, m_slot, v_slot, vhat_slot, h, i):
+    g = grads[i]
+    m = m_slot[i] + (g - m_slot[i]) * h[1]
+    v = v_slot[i] + (g * g - v_slot[i]) * h[2]
+    m_slot[i] = m
+    v_slot[i] = v
+    if h[4] != 0:
+        v = max(vhat_slot[i], v)
+        vhat_slot[i] = v
+    params[i] -= h[7] * m / (np.sqrt(v) + h[3])
+
+
+@njit(**_PARALLEL)
+def adam_update(params, grads, m_slot, v_slot, vhat_slot, h):
+    """Keras Adam step in the epsilon-hat form.
+
+    Parameters
+    ----------
+    params, grads, m_slot, v_slot, vhat_slot : ndarray
+        Flat buffers; ``vhat_slot`` is used with amsgrad.
+    h : ndarray
+        ``[learning_rate, 1 - beta_1, 1 - beta_2, epsilon, amsgrad, beta_1, beta_2,
+        alpha]`` where the caller sets ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``
+        for step ``t`` (1-based) before each call.
+    """
+    if params.shape[0] >= PARALLEL_MIN_ELEMENTS:
+        for i in prange(params.shape[0]):
+            _adam_element(params, grads, m_slot, v_slot, vhat_slot, h, i)
+    else:
+        for i in range(params.shape[0]):
+            _adam_element(params, grads, m_slot, v_slot, vhat_slot, h, i)
+
+
+# ------------------------------------------------------------ whole-array helpers
+
+
+@njit(cache=True)
+def activate_array(code, Z, A):
+    """Apply activation ``code`` to every row of ``Z`` into ``A`` (user-facing calls).
+
+    Parameters
+    ----------
+    code : int
+        Activation code.
+    Z : ndarray, shape (n, m)
+        Inputs.
+    A : ndarray, shape (n, m)
+        Outputs, written in place.
+    """
+    Zc = Z.copy()
+    bias_activation_forward(Zc, Zc[0], False, code, A)
+
+
+@njit(cache=True)
+def loss_values(code, from_logits, A, Y, lp, out):
+    """Per-sample loss values of every row (user-facing calls and tests).
+
+    Parameters
+    ----------
+    code, from_logits, lp
+        As in :func:`loss_value`.
+    A : ndarray, shape (n, m)
+        Predictions.
+    Y : ndarray, shape (n, m) or (n, 1)
+        Targets.
+    out : ndarray, shape (n,)
+        Written in place.
+    """
+    for r in range(A.shape[0]):
+        out[r] = loss_value(code, from_logits, A[r], Y[r], lp)
