@@ -21,7 +21,7 @@ from .engine import Engine, LOSS_FUSED
 from .kernels import scalar
 from .layers import Activation, Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
-from ._validation import float_array, non_negative_int, positive_int, same_length
+from ._validation import float_array, non_negative_int, number_in, positive_int, same_length
 
 _FUSED_PAIRS = {
     (scalar.BINARY_CROSSENTROPY, "sigmoid"), (scalar.CATEGORICAL_CROSSENTROPY, "softmax"),
@@ -308,10 +308,8 @@ class Sequential:
                              f"{n_out} (y.shape={np.shape(y)}).{hint}")
         return np.ascontiguousarray(Y), y_ndim, y_last
 
-    def _sample_weights(self, owner, sample_weight, class_weight, Y, n):
+    def _sample_weights(self, owner, sample_weight, n):
         dtype = config.float_dtype()
-        if sample_weight is not None and class_weight is not None:
-            raise ValueError(f"{owner}: pass sample_weight or class_weight, not both.")
         if sample_weight is not None:
             sw = float_array(owner, "sample_weight", sample_weight, dtype, ndim_choices=(1, 2))
             sw = sw.reshape(sw.shape[0], -1)
@@ -321,14 +319,18 @@ class Sequential:
             sw = np.ascontiguousarray(sw[:, 0])
             same_length(owner, [("x", np.empty((n, 0))), ("sample_weight", sw)])
             return sw
-        sw = np.ones(n, dtype=dtype)
-        if class_weight is not None:
-            if not isinstance(class_weight, dict):
-                raise ValueError(f"{owner}: class_weight must be a dict {{class: weight}}; got "
-                                 f"{type(class_weight).__name__}.")
-            classes = np.argmax(Y, axis=1) if Y.shape[1] > 1 else np.round(Y[:, 0]).astype(int)
-            for cls, weight in class_weight.items():
-                sw[classes == int(cls)] = weight
+        return np.ones(n, dtype=dtype)
+
+    @staticmethod
+    def _class_weights(owner, class_weight, Y):
+        """Per-sample weights from ``{class: weight}`` (class = argmax, or the rounded label)."""
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"{owner}: class_weight must be a dict {{class: weight}}; got "
+                             f"{type(class_weight).__name__}.")
+        sw = np.ones(Y.shape[0], dtype=Y.dtype)
+        classes = np.argmax(Y, axis=1) if Y.shape[1] > 1 else np.round(Y[:, 0]).astype(int)
+        for cls, weight in class_weight.items():
+            sw[classes == int(cls)] = number_in(owner, f"class_weight[{cls!r}]", weight, 0, None)
         return sw
 
     def _metric_objects(self, y_ndim, y_last, n_out):
@@ -345,6 +347,14 @@ class Sequential:
                            dtype=config.float_dtype()).reshape(-1)
         return compiled, python, table_i, table_f
 
+    def _metric_names(self, compiled, python):
+        """Metric names in compile order."""
+        by_id = {id(m): m.name for m in compiled + python}
+        names = []
+        for spec in self._metric_specs:
+            names.append(spec if isinstance(spec, str) else by_id[id(spec)])
+        return names
+
     def _loss_settings(self):
         last = self._layers[-1].activation
         fused = not self.loss.from_logits and (self.loss.code, last) in _FUSED_PAIRS
@@ -357,13 +367,13 @@ class Sequential:
             raise ValueError(f"{owner}: the model must be compiled first; call "
                              f"model.compile(optimizer=..., loss=...) before {owner}().")
 
-    def _prepare(self, owner, x, y, sample_weight=None, class_weight=None):
+    def _prepare(self, owner, x, y, sample_weight=None):
         """Check and convert one data set; returns X, Y, SW and the target shape info."""
         X = self._inputs(owner, x)
         n_out = self._output_width(X.shape[1])
         Y, y_ndim, y_last = self._targets(owner, y, n_out)
         same_length(owner, [("x", X), ("y", Y)])
-        SW = self._sample_weights(owner, sample_weight, class_weight, Y, X.shape[0])
+        SW = self._sample_weights(owner, sample_weight, X.shape[0])
         return X, Y, SW, (y_ndim, y_last, n_out)
 
     # ------------------------------------------------------------------ training
@@ -402,7 +412,9 @@ class Sequential:
         val_batch = batch_size if validation_batch_size is None else positive_int(
             owner, "validation_batch_size", validation_batch_size)
 
-        X, Y, SW, shape_info = self._prepare(owner, x, y, sample_weight, class_weight)
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(f"{owner}: pass sample_weight or class_weight, not both.")
+        X, Y, SW, shape_info = self._prepare(owner, x, y, sample_weight)
         validation = None
         if validation_data is not None:
             validation = self._validation_data(validation_data)
@@ -419,6 +431,8 @@ class Sequential:
                                  f"rows out of {X.shape[0]}; both need at least one.")
             validation = (X[split_at:], Y[split_at:], SW[split_at:])
             X, Y, SW = X[:split_at], Y[:split_at], SW[:split_at]
+        if class_weight is not None:
+            SW = self._class_weights(owner, class_weight, Y)
         return self._train(X, Y, SW, shape_info, validation, batch_size, val_batch, epochs,
                            initial_epoch, verbose, user_callbacks, shuffle)
 
@@ -524,8 +538,8 @@ class Sequential:
                  steps=None, callbacks=None, return_dict=False):
         """Loss and metrics on ``(x, y)``: a scalar, a list, or a dict with ``return_dict``.
 
-        The list holds the loss, then the metrics in alphabetical order, as Keras 3
-        returns them.
+        The list holds the loss, then the metrics in compile order; the dict's keys
+        are sorted, as Keras 3 returns them.
         """
         owner = "evaluate"
         self._require_compiled(owner)
@@ -542,12 +556,12 @@ class Sequential:
         logs = self._logs(sums, [m.name for m in compiled])
         for metric in python:
             logs[metric.name] = self._python_metric(metric, preds, Y, batch_size)
-        logs = {"loss": logs.pop("loss"), **dict(sorted(logs.items()))}
+        logs = dict(sorted(logs.items()))
         if verbose:
             self._progress_line(X.shape[0], batch_size, start, logs, verbose)
         if return_dict:
-            return dict(sorted(logs.items()))
-        values = list(logs.values())
+            return logs
+        values = [logs["loss"]] + [logs[name] for name in self._metric_names(compiled, python)]
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -587,6 +601,15 @@ class Sequential:
         bar.set_params({"verbose": verbose, "epochs": 1, "steps": steps})
         bar._start = start
         bar.on_epoch_end(0, logs)
+
+    def save(self, filepath):
+        """Write the model (architecture, compile settings, weights, optimizer state) to a file.
+
+        See :func:`fastmlp.saving.save_model`.
+        """
+        from .saving import save_model
+
+        save_model(self, filepath)
 
     # ------------------------------------------------------------------ display
 
