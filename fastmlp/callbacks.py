@@ -53,9 +53,13 @@ class History(Callback):
         self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch.append(epoch)
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(value)
+        self.record([epoch], {k: [v] for k, v in (logs or {}).items()})
+
+    def record(self, epochs, columns):
+        """Append several epochs at once: ``columns[key]`` holds one value per epoch."""
+        self.epoch.extend(epochs)
+        for key, values in columns.items():
+            self.history.setdefault(key, []).extend(values)
 
 
 def _format_value(value, absolute=True):

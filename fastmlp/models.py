@@ -488,40 +488,47 @@ class Sequential:
             sums, val_sums = engine.fit_epochs(
                 X, Y, SW, order, seeds, batch_size, state, loss_settings, lp, table_i, table_f,
                 preds, validation, val_batch, val_preds)
-            for i in range(count):
-                logs = self._logs(sums[i], names)
+            columns = self._columns(sums, names)
+            for metric in python:
+                columns[metric.name] = [self._python_metric(metric, preds, Y[order], batch_size)]
+            if has_val:
+                val_columns = self._columns(val_sums, names)
                 for metric in python:
-                    logs[metric.name] = self._python_metric(metric, preds, Y[order], batch_size)
-                if has_val:
-                    val_logs = self._logs(val_sums[i], names)
-                    for metric in python:
-                        val_logs[metric.name] = self._python_metric(
-                            metric, val_preds, validation[1], val_batch)
-                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                logs = dict(sorted(logs.items()))
-                if not warned and not math.isfinite(logs["loss"]):
-                    warned = True
-                    warnings.warn(
-                        f"fit: the loss became {logs['loss']} at epoch {epoch + 1}; training "
-                        f"diverged. Try a lower learning rate (now "
-                        f"{self.optimizer.learning_rate:g}) or scale the inputs.",
-                        RuntimeWarning, stacklevel=3)
-                if per_epoch:
-                    callback_list.on_epoch_end(epoch, logs)
-                else:
-                    history.on_epoch_end(epoch, logs)
-                epoch += 1
+                    val_columns[metric.name] = [
+                        self._python_metric(metric, val_preds, validation[1], val_batch)]
+                columns.update({f"val_{k}": v for k, v in val_columns.items()})
+            columns = dict(sorted(columns.items()))
+            if not warned:
+                warned = self._warn_if_diverged(columns["loss"], epoch)
+            if per_epoch:
+                callback_list.on_epoch_end(epoch, {k: v[0] for k, v in columns.items()})
+            else:
+                history.record(range(epoch, epoch + count), columns)
+            epoch += count
         callback_list.on_train_end()
         history.params = run_params
         return history
 
     @staticmethod
-    def _logs(sums, names):
-        count = sums[-1]
-        logs = {"loss": _logged(sums[0] / count)}
+    def _columns(sums, names):
+        """Per-epoch means from the driver's sums: ``{"loss": [...], name: [...]}``."""
+        means = (sums[:, :-1] / sums[:, -1:]).astype(config.float_dtype())
+        columns = {"loss": means[:, 0].tolist()}
         for i, name in enumerate(names):
-            logs[name] = _logged(sums[1 + i] / count)
-        return logs
+            columns[name] = means[:, 1 + i].tolist()
+        return columns
+
+    def _warn_if_diverged(self, losses_per_epoch, first_epoch):
+        """Warn once if a loss is NaN or infinite; return whether it warned."""
+        for offset, value in enumerate(losses_per_epoch):
+            if not math.isfinite(value):
+                warnings.warn(
+                    f"fit: the loss became {value} at epoch {first_epoch + offset + 1}; training "
+                    f"diverged. Try a lower learning rate (now "
+                    f"{self.optimizer.learning_rate:g}) or scale the inputs.",
+                    RuntimeWarning, stacklevel=4)
+                return True
+        return False
 
     @staticmethod
     def _python_metric(metric, preds, Y, batch_size):
@@ -553,7 +560,7 @@ class Sequential:
         preds = np.zeros((X.shape[0] if python else 0, shape_info[2]), self.engine.dtype)
         sums = self.engine.evaluate(X, Y, SW, batch_size, loss_settings, lp, table_i, table_f,
                                     preds)
-        logs = self._logs(sums, [m.name for m in compiled])
+        logs = {k: v[0] for k, v in self._columns(sums[None], [m.name for m in compiled]).items()}
         for metric in python:
             logs[metric.name] = self._python_metric(metric, preds, Y, batch_size)
         logs = dict(sorted(logs.items()))
