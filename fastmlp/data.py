@@ -12,6 +12,8 @@ import csv
 import io
 import math
 import os
+from collections import Counter
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -25,6 +27,8 @@ _CHUNK_BYTES = 1 << 20
 _SAMPLE_BYTES = 1 << 16
 _SAMPLE_ROWS = 200
 _COLUMN_TYPES = ("numeric", "text")
+# Cells are stripped of ASCII white space, in both paths.
+_WHITESPACE = " \t\n\r\v\f"
 
 
 class DataError(ValueError):
@@ -122,10 +126,14 @@ def read_csv(
 
     Blank lines are skipped, cells are stripped of surrounding white space,
     quoted fields, a UTF-8 byte order mark and CRLF line endings are handled.
-    A column is numeric when its cells are numbers; it is a text column when
-    most of its non-empty cells are not numbers.  A column of mostly numbers
-    with a few non-numbers is an error.  Empty cells, and numbers that are not
-    finite (nan, inf, or too large for `dtype`), are missing values.
+    A column is numeric when its non-empty cells are numbers (as Python's
+    ``float`` reads them); it is a text column when at least half of them
+    are not numbers ("true"/"false" are text).  A column of mostly numbers
+    with some non-numbers is an error.  Empty cells, and numbers that are
+    not finite (nan, inf, or too large for `dtype`), are missing values.
+
+    Numeric columns of the returned table may be views into one
+    (rows, columns) array.
 
     Parameters
     ----------
@@ -209,17 +217,17 @@ def read_csv(
     return _read_general(spec)
 
 
+@dataclass
 class _Spec:
     """What read_csv knows about a file before reading its rows."""
 
-    def __init__(self, path, delimiter, header, names, types, dtype, dropna):
-        self.path = path
-        self.delimiter = delimiter
-        self.header = header
-        self.names = names
-        self.types = types
-        self.dtype = dtype
-        self.dropna = dropna
+    path: str
+    delimiter: str
+    header: bool
+    names: list  # column names
+    types: list  # per column: "numeric", "text" or None (decide from the data)
+    dtype: np.dtype
+    dropna: bool
 
 
 # --------------------------------------------------------------------------
@@ -270,7 +278,7 @@ def _records(path, text, delimiter, strict):
     line = 1
     try:
         for record in reader:
-            cells = [cell.strip() for cell in record]
+            cells = [cell.strip(_WHITESPACE) for cell in record]
             if cells and cells != [""]:
                 yield line, cells
             line = reader.line_num + 1
@@ -345,7 +353,7 @@ def _column_names(path, first, header, line):
 # --------------------------------------------------------------------------
 # The fast path: a compiled scanner over the bytes of the file.
 
-_SPACE, _TAB, _CR, _NL, _QUOTE = 32, 9, 13, 10, 34
+_SPACE, _TAB, _VTAB, _FORMFEED, _CR, _NL, _QUOTE = 32, 9, 11, 12, 13, 10, 34
 _PLUS, _MINUS, _DOT, _ZERO, _NINE = 43, 45, 46, 48, 57
 _LOWER_E, _UPPER_E = 101, 69
 _MAX_DIGITS = 19
@@ -426,6 +434,14 @@ def _is_digit(byte):
 
 
 @njit(**_JIT_OPTIONS, inline="always")
+def _is_space(byte, delimiter):
+    """Whether byte is white space (other than a line break) within a field."""
+    return byte != delimiter and (
+        byte == _SPACE or byte == _TAB or byte == _VTAB or byte == _FORMFEED
+    )
+
+
+@njit(**_JIT_OPTIONS, inline="always")
 def _is_lone_cr(buf, i):
     """Whether buf[i] is a carriage return not followed by a newline."""
     return buf[i] == _CR and (i + 1 == buf.size or buf[i + 1] != _NL)
@@ -441,7 +457,7 @@ def _parse_number(buf, i, delimiter):
     """
     n = buf.size
     k = i
-    while k < n and buf[k] == _SPACE:
+    while k < n and _is_space(buf[k], delimiter):
         k += 1
     negative = False
     if k < n and (buf[k] == _MINUS or buf[k] == _PLUS):
@@ -484,7 +500,7 @@ def _parse_number(buf, i, delimiter):
                 exponent = exponent * 10 + (buf[k] - _ZERO)
             k += 1
         exp10 += -exponent if exp_negative else exponent
-    while k < n and buf[k] == _SPACE:
+    while k < n and _is_space(buf[k], delimiter):
         k += 1
     if k + 1 < n and buf[k] == _CR and buf[k + 1] == _NL:
         k += 1
@@ -509,7 +525,7 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
 
     Numbers go into ``out[row, col]``.  Every other cell (text, or a number
     the scanner leaves to Python) is recorded in ``cells`` as (row, column,
-    line, end of its text in ``text``) with its stripped bytes appended to
+    line), and its stripped bytes, followed by a newline, are appended to
     ``text``; cells of columns flagged in ``as_text`` are always recorded.
     ``state`` (see the _ROW... indices) carries counters between chunks.
 
@@ -527,7 +543,7 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
     while i < n:
         line += 1
         j = i
-        while j < n and buf[j] == _SPACE:
+        while j < n and _is_space(buf[j], delimiter):
             j += 1
         if j + 1 < n and buf[j] == _CR and buf[j + 1] == _NL:
             j += 1
@@ -563,21 +579,24 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
                     break
                 if col < n_cols:
                     start, stop = i, end
-                    while start < stop and buf[start] == _SPACE:
+                    while start < stop and _is_space(buf[start], delimiter):
                         start += 1
-                    while stop > start and (buf[stop - 1] == _SPACE or buf[stop - 1] == _CR):
+                    while stop > start and (
+                        _is_space(buf[stop - 1], delimiter) or buf[stop - 1] == _CR
+                    ):
                         stop -= 1
                     if n_cells == cells.shape[0]:
                         cells = _grow(cells, n_cells + 1)
-                    if text_len + stop - start > text.size:
-                        text = _grow(text, text_len + stop - start)
-                    text[text_len : text_len + stop - start] = buf[start:stop]
-                    text_len += stop - start
                     cells[n_cells, 0] = row
                     cells[n_cells, 1] = col
                     cells[n_cells, 2] = line
-                    cells[n_cells, 3] = text_len
                     n_cells += 1
+                    size = stop - start
+                    if text_len + size + 1 > text.size:
+                        text = _grow(text, text_len + size + 1)
+                    text[text_len : text_len + size] = buf[start:stop]
+                    text[text_len + size] = _NL
+                    text_len += size + 1
             col += 1
             i = end + 1
             if end == n or buf[end] == _NL:
@@ -595,6 +614,7 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
 
 
 def _count_lines(path):
+    """Return the number of newlines in the file plus one."""
     count = 1
     with _open(path) as f:
         for block in iter(lambda: f.read(_CHUNK_BYTES), b""):
@@ -624,7 +644,7 @@ def _read_fast(spec):
     as_text = np.array([kind == "text" for kind in spec.types])
     state = np.zeros(6, np.int64)
     state[_SKIP] = int(spec.header)
-    cells = np.empty((1024, 4), np.int64)
+    cells = np.empty((1024, 3), np.int64)
     text = np.empty(1 << 16, np.uint8)
     for chunk in _chunks(spec.path):
         status, cells, text = _parse_chunk(
@@ -636,24 +656,16 @@ def _read_fast(spec):
             raise _ragged_error(spec, state[_LINE], state[_FOUND])
     cells = cells[: state[_N_CELLS]]
     raw = text[: state[_TEXT_LEN]].tobytes()
-    starts = np.concatenate(([0], cells[:-1, 3]))
-    texts = [
-        _decode(spec.path, raw[start:stop], line)
-        for start, stop, line in zip(starts.tolist(), cells[:, 3].tolist(), cells[:, 2].tolist())
-    ]
-    by_column = [np.flatnonzero(cells[:, 1] == j) for j in range(n_cols)]
-    recorded = [
-        (cells[index, 0], cells[index, 2], [texts[k] for k in index])
-        for index in by_column
-    ]
-    return _build_table(spec, out[: state[_ROW]], recorded)
-
-
-def _decode(path, raw, line):
     try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise DataError(f"{path}, line {line}: not valid UTF-8 text.") from None
+        texts = np.array(raw.decode("utf-8").split("\n")[:-1], dtype=object)
+    except UnicodeDecodeError as exc:
+        line = cells[raw.count(b"\n", 0, exc.start), 2]
+        raise DataError(f"{spec.path}, line {line}: not valid UTF-8 text.") from None
+    recorded = []
+    for j in range(n_cols):
+        index = np.flatnonzero(cells[:, 1] == j)
+        recorded.append((cells[index, 0], cells[index, 2], texts[index].tolist()))
+    return _build_table(spec, out[: state[_ROW]], recorded)
 
 
 def _ragged_error(spec, line, found):
@@ -760,42 +772,27 @@ def _column_values(values, kind, rows, texts, dtype):
     """
     if kind == "text":
         return np.array(texts), [], []
-    bad, nonfinite = _read_numbers(values, rows, texts, dtype)
-    n_numbers = len(values) - len(bad) - texts.count("")
-    if bad and kind is None and len(bad) >= n_numbers:
+    counts = Counter(texts)
+    numbers = {cell: _to_float(cell) for cell in counts}
+    n_bad = sum(n for cell, n in counts.items() if cell and numbers[cell] is None)
+    if kind is None and n_bad and n_bad >= len(values) - n_bad - counts[""]:
         if len(rows) < len(values):
             raise _NeedsGeneralPath
         return np.array(texts), [], []
+    # None (an empty cell or a non-number) becomes nan.
+    parsed = np.array([numbers[cell] for cell in texts], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        parsed = parsed.astype(dtype)
+    values[rows] = parsed
+    absent = np.flatnonzero(~np.isfinite(parsed)).tolist()
+    bad = [k for k in absent if texts[k] and numbers[texts[k]] is None]
+    nonfinite = [k for k in absent if numbers[texts[k]] is not None]
     return values, bad, nonfinite
 
 
-def _read_numbers(values, rows, texts, dtype):
-    """Store the numbers among texts into values[rows].
-
-    Returns the positions in `texts` of the non-empty cells that are not
-    numbers, and of the non-finite numbers.
-    """
-    bad, nonfinite = [], []
-    numbers = {}
-    for k, (row, cell) in enumerate(zip(rows.tolist(), texts)):
-        if cell not in numbers:
-            numbers[cell] = _to_number(cell, dtype)
-        number = numbers[cell]
-        if number is None:
-            if cell:
-                bad.append(k)
-        else:
-            values[row] = number
-            if not np.isfinite(number):
-                nonfinite.append(k)
-    return bad, nonfinite
-
-
-def _to_number(cell, dtype):
-    """Return cell as a number of type dtype, or None when it is not one."""
+def _to_float(cell):
+    """Return cell as a float, or None when it is not a number."""
     try:
-        number = float(cell)
+        return float(cell)
     except ValueError:
         return None
-    with np.errstate(over="ignore"):
-        return dtype.type(number)

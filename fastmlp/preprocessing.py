@@ -152,7 +152,8 @@ class TabularPreprocessor:
                     "std": std if std > 0 else 1.0,
                 })
             else:
-                features.append({"name": name, "type": _TEXT, "categories": _sorted_labels(column)})
+                categories = _sorted_labels(column)
+                features.append({"name": name, "type": _TEXT, "categories": categories})
 
         self.task, self.target_name, self.target_type = task, target, target_type
         self.classes, self.dropped, self.features = classes, dropped, features

@@ -64,6 +64,16 @@ def test_cells_are_stripped(tmp_path, engine):
     assert as_lists(table) == {"a": [1.0, 2.0], "b": ["x", "y"]}
 
 
+def test_white_space_around_cells(tmp_path, engine):
+    table = read_csv(write(tmp_path, "a,b\n\t1\x0b, x\t\n \t\n2,y\n"), engine=engine)
+    assert as_lists(table) == {"a": [1.0, 2.0], "b": ["x", "y"]}
+
+
+def test_tab_delimiter_is_not_white_space(tmp_path, engine):
+    path = write(tmp_path, "a\tb\n1\t2\n\t3\n")
+    assert 'line 3, column "a": empty cell' in read_error(path, engine=engine)
+
+
 def test_booleans_are_text(tmp_path, engine):
     table = read_csv(write(tmp_path, "x,flag\n1,true\n2,false\n"), engine=engine)
     assert table["flag"].tolist() == ["true", "false"]
