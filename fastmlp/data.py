@@ -360,7 +360,7 @@ _MAX_DIGITS = 19
 _MIN_EXP10, _MAX_EXP10 = -270, 270
 _U10, _U32, _LOW32 = np.uint64(10), np.uint64(32), np.uint64(0xFFFFFFFF)
 _EXACT_MANTISSA = np.uint64(2**53)
-_STATUS_OK, _STATUS_RAGGED, _STATUS_NOT_PLAIN = 0, 1, 2
+_STATUS_OK, _STATUS_RAGGED, _STATUS_NOT_PLAIN, _STATUS_FULL = 0, 1, 2, 3
 # Python's error model would test every division for a zero divisor.
 _JIT_OPTIONS = {"cache": True, "error_model": "numpy"}
 # Indices into the scanner's state vector, which carries over between chunks.
@@ -531,8 +531,10 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
 
     Returns (status, cells, text); the arrays are reallocated when they grow.
     Stops at the first line with the wrong number of fields (status
-    _STATUS_RAGGED, fields found in state[_FOUND]) and at the first quote or
-    lone carriage return (status _STATUS_NOT_PLAIN).
+    _STATUS_RAGGED, fields found in state[_FOUND]), at the first quote or
+    lone carriage return (status _STATUS_NOT_PLAIN), and when out has no room
+    for another row (status _STATUS_FULL: the file grew after its lines were
+    counted).
     """
     n = buf.size
     n_cols = out.shape[1]
@@ -559,6 +561,9 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
                 break
             i = j + 1
             continue
+        if row == out.shape[0]:
+            status = _STATUS_FULL
+            break
         col = 0
         while True:
             end = -1
@@ -654,6 +659,8 @@ def _read_fast(spec):
             raise _NeedsGeneralPath
         if status == _STATUS_RAGGED:
             raise _ragged_error(spec, state[_LINE], state[_FOUND])
+        if status == _STATUS_FULL:
+            raise DataError(f"{spec.path}: the file changed while it was read.")
     cells = cells[: state[_N_CELLS]]
     raw = text[: state[_TEXT_LEN]].tobytes()
     try:

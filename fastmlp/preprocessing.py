@@ -7,6 +7,7 @@ columns standardised, text columns one-hot encoded) and a target ``y``
 state is a plain JSON-able dict (:meth:`TabularPreprocessor.to_config`).
 """
 
+import copy
 import math
 
 import numpy as np
@@ -124,6 +125,8 @@ class TabularPreprocessor:
 
         values = table[target]
         target_type = _NUMERIC if table.is_numeric(target) else _TEXT
+        if target_type == _NUMERIC:
+            _check_finite(table, target)
         task = self._task or _guess_task(values, target_type, self._max_classes)
         classes = None
         if task == CLASSIFICATION:
@@ -340,7 +343,7 @@ class TabularPreprocessor:
             "task": self.task,
             "classes": None if self.classes is None else list(self.classes),
             "dropped": list(self.dropped),
-            "features": [dict(f) for f in self.features],
+            "features": copy.deepcopy(self.features),
         }
 
     @classmethod
@@ -396,7 +399,7 @@ class TabularPreprocessor:
         prep.task, prep.target_name, prep.target_type = task, target, config["target_type"]
         prep.classes = None if task == REGRESSION else list(config["classes"])
         prep.dropped = list(dropped)
-        prep.features = [dict(f) for f in features]
+        prep.features = copy.deepcopy(features)
         return prep
 
 

@@ -394,6 +394,12 @@ def test_fast_path_is_used_for_plain_files(tmp_path, monkeypatch):
     assert as_lists(table) == {"a": [1.0, 2.0], "b": ["x", "y"]}
 
 
+def test_fast_path_stops_when_the_file_grew(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_count_lines", lambda path: 2)
+    path = write(tmp_path, "a\n1\n2\n3\n")
+    assert read_error(path) == f"{path}: the file changed while it was read."
+
+
 @pytest.mark.parametrize(
     "cell", ["12345678901234567890123", "1e-330", "0.30000000000000004441", "9" * 19]
 )

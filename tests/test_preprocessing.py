@@ -132,6 +132,11 @@ def test_single_class_is_an_error():
     assert "target column 'y' has a single class 'a'" in str(info.value)
 
 
+def test_non_finite_target_is_an_error():
+    with pytest.raises(PreprocessingError, match="column 'y' has non-finite values"):
+        TabularPreprocessor().fit(table(x=[1, 2, 3], y=[0, 1, np.nan]))
+
+
 def test_regression_needs_numeric_target():
     with pytest.raises(PreprocessingError, match="holds text"):
         TabularPreprocessor(task="regression").fit(table(x=[1, 2], y=["a", "b"]))
@@ -244,8 +249,11 @@ def test_config_round_trip(target):
 
 def test_to_config_is_a_copy():
     prep = TabularPreprocessor().fit(example())
-    prep.to_config()["features"][0]["mean"] = 99.0
+    config = prep.to_config()
+    config["features"][0]["mean"] = 99.0
+    config["features"][1]["categories"].append("pink")
     assert prep.features[0]["mean"] == 3.5
+    assert prep.features[1]["categories"] == ["blue", "green", "red"]
 
 
 def corrupt(path, value):
