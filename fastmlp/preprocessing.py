@@ -49,11 +49,15 @@ class TabularPreprocessor:
     ----------
     target_name : str
         Name of the target column (once fitted).
+    target_type : str
+        "numeric" or "text": how the target column was read in training.
     task : str
         "classification" or "regression" (once fitted).
     classes : list of str or None
         Class names of a classification target, sorted (numerically for a
         numeric target); class ``i`` is ``classes[i]``.  None for regression.
+    dropped : list of str
+        Names of the columns left out.
     features : list of dict
         One entry per feature column, in order: ``{"name", "type":
         "numeric", "mean", "std"}`` or ``{"name", "type": "text",
@@ -110,8 +114,8 @@ class TabularPreprocessor:
         PreprocessingError
             When the target or a dropped column does not exist (the message
             lists the columns), no feature column is left, the table has no
-            rows, the target has a single class, or a regression target holds
-            text.
+            rows, the target has a single class, a regression target holds
+            text, or a numeric column holds non-finite values.
         """
         if table.n_rows == 0:
             raise PreprocessingError(f"{table.source}: cannot fit on a table with no rows")
