@@ -1,0 +1,687 @@
+"""Each Numba kernel of ``fastmlp.kernels.cpu`` against the float64 NumPy reference.
+
+Shapes are small and odd (one row, ragged, widths 1 and 3). Every matrix product
+is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path) and every
+elementwise / optimizer kernel on both sides of ``PARALLEL_MIN_ELEMENTS`` (serial
+loop and ``prange``). Kernels are called directly with float32 and float64 arrays;
+outputs keep the dtype they were given.
+"""
+
+import zlib
+
+import numpy as np
+import pytest
+
+import reference as ref
+from fastmlp.kernels import cpu, scalar
+
+DTYPES = [np.float32, np.float64]
+PAR = cpu.PARALLEL_MIN_ELEMENTS
+
+
+def tol(dtype):
+    """Comparison tolerances for results computed in ``dtype``."""
+    if dtype == np.float32:
+        return {"rtol": 2e-5, "atol": 2e-6}
+    return {"rtol": 1e-12, "atol": 1e-13}
+
+
+def stable_seed(*key):
+    """A seed from ``key`` that does not change between runs (unlike ``hash``)."""
+    return zlib.crc32(repr(key).encode())
+
+
+def rng_for(*key):
+    return np.random.default_rng(stable_seed(*key))
+
+
+def code_of(name):
+    return scalar.ACTIVATION_NAMES.index(name)
+
+
+LOSS_CODES = {
+    "mse": scalar.MEAN_SQUARED_ERROR, "mae": scalar.MEAN_ABSOLUTE_ERROR,
+    "huber": scalar.HUBER, "binary_crossentropy": scalar.BINARY_CROSSENTROPY,
+    "categorical_crossentropy": scalar.CATEGORICAL_CROSSENTROPY,
+    "sparse_categorical_crossentropy": scalar.SPARSE_CATEGORICAL_CROSSENTROPY,
+}
+
+
+def loss_params(dtype, delta=1.0):
+    eps = np.asarray(1e-7, dtype=dtype)
+    return np.array([eps, np.asarray(1, dtype) - eps, delta], dtype=dtype)
+
+
+# --------------------------------------------------------------------- constants
+
+
+def test_threshold_constants():
+    assert cpu.BLAS_MIN_FLOPS == 4096
+    assert cpu.PARALLEL_MIN_ELEMENTS == 32768
+
+
+def test_activation_codes_follow_names():
+    assert scalar.ACTIVATION_NAMES == ref.ACTIVATIONS
+    for i, name in enumerate(ref.ACTIVATIONS):
+        assert getattr(scalar, name.upper()) == i
+
+
+# ------------------------------------------------------------------------ products
+
+# (n, k, m): the loop path runs below BLAS_MIN_FLOPS multiply-adds, BLAS at or above.
+LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (5, 3, 7), (7, 1, 3), (3, 31, 44)]
+BLAS_SHAPES = [(1, 64, 64), (16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46)]
+
+
+@pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("blas", BLAS_SHAPES)])
+def test_shapes_cover_both_product_paths(path, shapes):
+    for n, k, m in shapes:
+        assert (n * k * m >= cpu.BLAS_MIN_FLOPS) == (path == "blas")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+def test_matmul(shape, dtype):
+    n, k, m = shape
+    rng = rng_for("matmul", shape)
+    X = rng.normal(size=(n, k)).astype(dtype)
+    W = rng.normal(size=(k, m)).astype(dtype)
+    out = np.full((n, m), np.nan, dtype=dtype)
+    cpu.matmul(X, W, out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, X.astype(np.float64) @ W.astype(np.float64), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+def test_matmul_tn(shape, dtype):
+    n, k, m = shape
+    rng = rng_for("tn", shape)
+    X = rng.normal(size=(n, k)).astype(dtype)
+    D = rng.normal(size=(n, m)).astype(dtype)
+    out = np.full((k, m), np.nan, dtype=dtype)
+    cpu.matmul_tn(X, D, out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, X.astype(np.float64).T @ D.astype(np.float64), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+def test_matmul_nt(shape, dtype):
+    n, k, m = shape
+    rng = rng_for("nt", shape)
+    D = rng.normal(size=(n, m)).astype(dtype)
+    W = rng.normal(size=(k, m)).astype(dtype)
+    out = np.full((n, k), np.nan, dtype=dtype)
+    cpu.matmul_nt(D, W, out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, D.astype(np.float64) @ W.astype(np.float64).T, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_paths_agree_at_the_threshold(dtype):
+    """Just below and at BLAS_MIN_FLOPS the two paths give the same product."""
+    rng = rng_for("threshold")
+    X = rng.normal(size=(16, 16)).astype(dtype)
+    W = rng.normal(size=(16, 16)).astype(dtype)
+    blas = np.empty((16, 16), dtype)
+    cpu.matmul(X, W, blas)                       # 4096 flops: BLAS
+    loop = np.empty((15, 16), dtype)
+    cpu.matmul(X[:15].copy(), W, loop)           # 3840 flops: loops
+    np.testing.assert_allclose(loop, blas[:15], **tol(dtype))
+
+
+# ----------------------------------------------------------------------- data
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,nb,start", [(5, 3, 2, 3), (1, 1, 1, 0), (7, 1, 4, 2),
+                                          (2100, 20, 1700, 300)])
+def test_gather_rows(n, d, nb, start, dtype):
+    if n == 2100:
+        assert nb * d >= PAR
+    rng = rng_for("gather", n)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    order = rng.permutation(n).astype(np.int64)
+    out = np.full((nb, d), np.nan, dtype)
+    cpu.gather_rows(X, order, start, out)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, X[order[start:start + nb]])
+
+
+# ------------------------------------------------------------------ activations
+
+ACT_SHAPES = [(1, 1), (1, 3), (5, 3), (4, 1), (200, 170)]
+
+
+def test_activation_shapes_cover_both_loop_paths():
+    assert ACT_SHAPES[-1][0] * ACT_SHAPES[-1][1] >= PAR
+    assert all(n * m < PAR for n, m in ACT_SHAPES[:-1])
+
+
+def _pre_activations(name, shape, dtype):
+    rng = rng_for("z", name, shape)
+    # |z + b| < 2.9 keeps hard_sigmoid away from its corners at +-3.
+    Z = rng.uniform(-2.5, 2.5, size=shape).astype(dtype)
+    b = rng.uniform(-0.4, 0.4, size=shape[1]).astype(dtype)
+    return Z, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ref.ACTIVATIONS)
+def test_bias_activation_forward(name, dtype):
+    for shape in ACT_SHAPES:
+        for use_bias in (True, False):
+            Z, b = _pre_activations(name, shape, dtype)
+            expected_z = Z.astype(np.float64) + (b.astype(np.float64) if use_bias else 0.0)
+            A = np.full(shape, np.nan, dtype)
+            Zk = Z.copy()
+            cpu.bias_activation_forward(Zk, b, use_bias, code_of(name), A)
+            assert Zk.dtype == dtype and A.dtype == dtype
+            np.testing.assert_allclose(Zk, expected_z, **tol(dtype))
+            np.testing.assert_allclose(A, ref.activation(name, Zk.astype(np.float64)),
+                                       **tol(dtype), err_msg=f"{name} {shape} bias={use_bias}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ref.ACTIVATIONS)
+def test_activation_backward(name, dtype):
+    for shape in ACT_SHAPES:
+        Z, _ = _pre_activations(name, shape, dtype)
+        A = ref.activation(name, Z).astype(dtype)
+        D = rng_for("d", name, shape).normal(size=shape).astype(dtype)
+        Dk = D.copy()
+        cpu.activation_backward(Z, A, code_of(name), Dk)
+        assert Dk.dtype == dtype
+        expected = ref.activation_backward(name, Z, D)
+        np.testing.assert_allclose(Dk, expected, **tol(dtype), err_msg=f"{name} {shape}")
+
+
+@pytest.mark.parametrize("name", [n for n in ref.ACTIVATIONS if n != "softmax"])
+def test_reference_activation_derivative_matches_finite_differences(name):
+    z = np.linspace(-2.7, 2.7, 23) + 0.013  # no point at 0 (relu kink)
+    h = 1e-6
+    fd = (ref.activation(name, z + h) - ref.activation(name, z - h)) / (2 * h)
+    np.testing.assert_allclose(ref.activation_derivative(name, z), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_reference_softmax_backward_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 4))
+    d = rng.normal(size=(2, 4))
+    h = 1e-6
+    fd = np.zeros_like(z)
+    for index in np.ndindex(z.shape):
+        up, down = z.copy(), z.copy()
+        up[index] += h
+        down[index] -= h
+        fd[index] = (np.sum(d * ref.softmax(up)) - np.sum(d * ref.softmax(down))) / (2 * h)
+    np.testing.assert_allclose(ref.activation_backward("softmax", z, d), fd, rtol=1e-6,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ref.ACTIVATIONS)
+def test_activate_array(name, dtype):
+    Z, _ = _pre_activations(name, (5, 3), dtype)
+    Z_before = Z.copy()
+    A = np.empty_like(Z)
+    cpu.activate_array(code_of(name), Z, A)
+    assert A.dtype == dtype
+    np.testing.assert_array_equal(Z, Z_before)  # input untouched
+    np.testing.assert_allclose(A, ref.activation(name, Z), **tol(dtype))
+
+
+def test_softmax_is_stable_for_large_logits():
+    Z = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1000.0]])
+    A = np.empty_like(Z)
+    cpu.bias_activation_forward(Z, Z[0], False, code_of("softmax"), A)
+    np.testing.assert_allclose(A, ref.softmax(Z), rtol=1e-12)
+    assert np.isfinite(A).all()
+
+
+def test_sigmoid_and_softplus_are_stable_for_large_inputs():
+    Z = np.array([[-800.0, 800.0, -40.0, 40.0]])
+    for name in ("sigmoid", "softplus", "silu"):
+        A = np.empty_like(Z)
+        cpu.activate_array(code_of(name), Z, A)
+        assert np.isfinite(A).all(), name
+        np.testing.assert_allclose(A, ref.activation(name, Z), rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 3), (4, 1)], ids=str)
+def test_bias_gradient(shape, dtype):
+    D = rng_for("db", shape).normal(size=shape).astype(dtype)
+    db = np.full(shape[1], np.nan, dtype)
+    cpu.bias_gradient(D, db)
+    assert db.dtype == dtype
+    np.testing.assert_allclose(db, D.astype(np.float64).sum(axis=0), **tol(dtype))
+
+
+# ------------------------------------------------------------------------- losses
+
+
+def _loss_case(name, from_logits, width, seed, n=4):
+    """Predictions and targets away from kinks and clipping."""
+    rng = np.random.default_rng(seed)
+    if name == "sparse_categorical_crossentropy":
+        y = rng.integers(0, width, size=(n, 1)).astype(np.float64)
+    elif name in ("binary_crossentropy", "categorical_crossentropy"):
+        if name == "categorical_crossentropy" and width > 1:
+            y = np.eye(width)[rng.integers(0, width, size=n)]
+            y[0] = rng.dirichlet(np.ones(width))   # one soft-label row
+        else:
+            y = rng.integers(0, 2, size=(n, width)).astype(np.float64)
+            y[0] = rng.uniform(0.1, 0.9, size=width)
+    else:
+        y = rng.normal(size=(n, width))
+    if from_logits or name in ("mse", "mae", "huber"):
+        a = y.reshape(n, -1)[:, :1] + rng.normal(size=(n, width)) * 1.5
+        if name in ("mse", "mae", "huber"):
+            a = y + np.where(rng.random((n, width)) < 0.5, 0.4, 2.0) * rng.choice([-1, 1],
+                                                                                  (n, width))
+    elif name == "binary_crossentropy":
+        a = rng.uniform(0.05, 0.95, size=(n, width))
+    else:
+        # Positive scores not summing to one (renormalised by the loss).
+        a = rng.uniform(0.1, 2.0, size=(n, width))
+    return a, y
+
+
+LOSS_CASES = [
+    ("mse", False, 1), ("mse", False, 3), ("mae", False, 1), ("mae", False, 3),
+    ("huber", False, 1), ("huber", False, 3),
+    ("binary_crossentropy", False, 1), ("binary_crossentropy", False, 3),
+    ("binary_crossentropy", True, 1), ("binary_crossentropy", True, 3),
+    ("categorical_crossentropy", False, 3), ("categorical_crossentropy", True, 3),
+    ("categorical_crossentropy", True, 1),
+    ("sparse_categorical_crossentropy", False, 3), ("sparse_categorical_crossentropy", True, 3),
+    ("sparse_categorical_crossentropy", True, 1),
+]
+
+
+def _case_id(case):
+    return f"{case[0]}{'-logits' if case[1] else ''}-w{case[2]}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_case_id)
+def test_loss_value(case, dtype):
+    name, from_logits, width = case
+    a, y = _loss_case(name, from_logits, width, seed=stable_seed(case))
+    a, y = a.astype(dtype), y.astype(dtype)
+    lp = loss_params(dtype)
+    expected = ref.loss_per_sample(name, y, a, from_logits=from_logits)
+    for r in range(a.shape[0]):
+        value = cpu.loss_value(LOSS_CODES[name], from_logits, a[r], y[r], lp)
+        np.testing.assert_allclose(value, expected[r], **tol(dtype))
+    out = np.full(a.shape[0], np.nan, dtype)
+    cpu.loss_values(LOSS_CODES[name], from_logits, a, y, lp, out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("delta", [0.5, 1.0, 3.0])
+def test_huber_delta(delta):
+    a, y = _loss_case("huber", False, 3, seed=5)
+    lp = loss_params(np.float64, delta)
+    for r in range(a.shape[0]):
+        value = cpu.loss_value(scalar.HUBER, False, a[r], y[r], lp)
+        np.testing.assert_allclose(value, ref.loss_per_sample("huber", y[r:r + 1], a[r:r + 1],
+                                                              delta=delta)[0], rtol=1e-13)
+        d = np.empty(3)
+        cpu.loss_gradient(scalar.HUBER, False, False, a[r], y[r], lp, 1.0, d)
+        np.testing.assert_allclose(d, ref.loss_gradient("huber", y[r:r + 1], a[r:r + 1],
+                                                        delta=delta)[0], rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_case_id)
+def test_loss_gradient(case, dtype):
+    name, from_logits, width = case
+    a, y = _loss_case(name, from_logits, width, seed=stable_seed(case) + 1)
+    a, y = a.astype(dtype), y.astype(dtype)
+    lp = loss_params(dtype)
+    scale = 0.37
+    expected = ref.loss_gradient(name, y, a, from_logits=from_logits) * scale
+    for r in range(a.shape[0]):
+        d = np.full(width, np.nan, dtype)
+        cpu.loss_gradient(LOSS_CODES[name], from_logits, False, a[r], y[r], lp,
+                          dtype(scale), d)
+        assert d.dtype == dtype
+        np.testing.assert_allclose(d, expected[r], **tol(dtype), err_msg=f"row {r}")
+
+
+@pytest.mark.parametrize("case", LOSS_CASES, ids=_case_id)
+def test_reference_loss_gradient_matches_finite_differences(case):
+    name, from_logits, width = case
+    a, y = _loss_case(name, from_logits, width, seed=stable_seed(case) + 2)
+    h = 1e-6
+    fd = np.zeros_like(a)
+    for index in np.ndindex(a.shape):
+        up, down = a.copy(), a.copy()
+        up[index] += h
+        down[index] -= h
+        fd[index] = (ref.loss_per_sample(name, y, up, from_logits)[index[0]]
+                     - ref.loss_per_sample(name, y, down, from_logits)[index[0]]) / (2 * h)
+    np.testing.assert_allclose(ref.loss_gradient(name, y, a, from_logits), fd, rtol=1e-6,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,act,width", [
+    ("binary_crossentropy", "sigmoid", 1), ("binary_crossentropy", "sigmoid", 3),
+    ("categorical_crossentropy", "softmax", 3), ("categorical_crossentropy", "softmax", 1),
+    ("sparse_categorical_crossentropy", "softmax", 3),
+])
+def test_fused_loss_gradient_is_dl_dz(name, act, width, dtype):
+    """With ``fused``, the gradient is taken through the output activation."""
+    rng = np.random.default_rng(width)
+    n = 5
+    z = rng.normal(size=(n, width)) * 2
+    _, y = _loss_case(name, False, width, seed=11, n=n)
+    a = ref.activation(act, z).astype(dtype)
+    y = y.astype(dtype)
+    lp = loss_params(dtype)
+    d_a = ref.loss_gradient(name, y, a.astype(np.float64))
+    expected = ref.activation_backward(act, z, d_a) * 0.5
+    for r in range(n):
+        d = np.full(width, np.nan, dtype)
+        cpu.loss_gradient(LOSS_CODES[name], False, True, a[r], y[r], lp, dtype(0.5), d)
+        assert d.dtype == dtype
+        np.testing.assert_allclose(d, expected[r], rtol=2e-5 if dtype == np.float32 else 1e-9,
+                                   atol=2e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_binary_crossentropy_clips_probabilities():
+    """Keras clips to [eps, 1 - eps]; clipped entries pass no gradient."""
+    lp = loss_params(np.float64)
+    a = np.array([0.0, 1.0, 0.5, 1e-9, 1.0 - 1e-9])
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    value = cpu.loss_value(scalar.BINARY_CROSSENTROPY, False, a, y, lp)
+    np.testing.assert_allclose(value, ref.loss_per_sample("binary_crossentropy", y[None],
+                                                          a[None])[0], rtol=1e-12)
+    assert np.isfinite(value)
+    np.testing.assert_allclose(value, (2 * -np.log(1e-7) + np.log(2) - np.log(1 - 1e-7)
+                                       - np.log(1 - 1e-7)) / 5, rtol=1e-9)
+    for fused in (False, True):
+        d = np.full(5, np.nan)
+        cpu.loss_gradient(scalar.BINARY_CROSSENTROPY, False, fused, a, y, lp, 1.0, d)
+        assert d[0] == 0 and d[1] == 0 and d[3] == 0 and d[4] == 0
+        assert d[2] != 0
+
+
+def test_categorical_crossentropy_renormalises_and_clips():
+    lp = loss_params(np.float64)
+    a = np.array([0.0, 2.0, 2.0])          # renormalised to [0, .5, .5]
+    for label, expected in ((0, -np.log(1e-7)), (1, np.log(2.0))):
+        y = np.eye(3)[label]
+        value = cpu.loss_value(scalar.CATEGORICAL_CROSSENTROPY, False, a, y, lp)
+        np.testing.assert_allclose(value, expected, rtol=1e-12)
+        sparse = cpu.loss_value(scalar.SPARSE_CATEGORICAL_CROSSENTROPY, False, a,
+                                np.array([float(label)]), lp)
+        np.testing.assert_allclose(sparse, expected, rtol=1e-12)
+        d = np.full(3, np.nan)
+        cpu.loss_gradient(scalar.CATEGORICAL_CROSSENTROPY, False, False, a, y, lp, 1.0, d)
+        np.testing.assert_allclose(d, ref.loss_gradient("categorical_crossentropy", y[None],
+                                                        a[None])[0], rtol=1e-12, atol=1e-15)
+    # A width-1 output is always probability 1, clipped to 1 - eps: no gradient.
+    d = np.full(1, np.nan)
+    cpu.loss_gradient(scalar.CATEGORICAL_CROSSENTROPY, False, False, np.array([0.3]),
+                      np.array([1.0]), lp, 1.0, d)
+    assert d[0] == 0
+
+
+def test_logits_crossentropies_are_stable():
+    lp = loss_params(np.float64)
+    a = np.array([800.0, -800.0, 0.0])
+    y = np.array([0.0, 1.0, 0.0])
+    value = cpu.loss_value(scalar.CATEGORICAL_CROSSENTROPY, True, a, y, lp)
+    np.testing.assert_allclose(value, 1600.0, rtol=1e-12)
+    value = cpu.loss_value(scalar.BINARY_CROSSENTROPY, True, a, np.array([0.0, 0.0, 1.0]), lp)
+    np.testing.assert_allclose(value, (800.0 + 0.0 + np.log(2.0)) / 3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,from_logits,nb,m", [
+    ("mse", False, 5, 3), ("categorical_crossentropy", False, 5, 3),
+    ("sparse_categorical_crossentropy", True, 1, 3), ("binary_crossentropy", False, 4, 1),
+    ("huber", False, 3000, 11), ("categorical_crossentropy", True, 3000, 11),
+    ("sparse_categorical_crossentropy", False, 3000, 11),
+])
+def test_loss_rows(name, from_logits, nb, m, dtype):
+    if nb == 3000:
+        assert nb * m >= PAR
+    n = nb + 7
+    a_all, y = _loss_case(name, from_logits, m, seed=nb + m, n=n)
+    rng = np.random.default_rng(nb)
+    order = rng.permutation(n).astype(np.int64)
+    start = 5
+    A = a_all[order[start:start + nb]].astype(dtype)
+    Y = y.astype(dtype)
+    SW = rng.uniform(0.2, 2.0, size=n).astype(dtype)
+    lp = loss_params(dtype)
+    D = np.full((nb, m), np.nan, dtype)
+    row_loss = np.full(nb, np.nan, dtype)
+    code = LOSS_CODES[name]
+    cpu.loss_rows(code, from_logits, False, A, Y, SW, order, start, lp, D, row_loss)
+    assert D.dtype == dtype and row_loss.dtype == dtype
+    rows = order[start:start + nb]
+    w = SW[rows].astype(np.float64)
+    expected_loss = w * ref.loss_per_sample(name, Y[rows], A, from_logits)
+    expected_d = ref.loss_gradient(name, Y[rows], A, from_logits) * (w / nb)[:, None]
+    t = tol(dtype)
+    np.testing.assert_allclose(row_loss, expected_loss, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
+    np.testing.assert_allclose(D, expected_d, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_metric_value_accuracies(dtype):
+    lp = loss_params(dtype)
+    rng = np.random.default_rng(3)
+    # Binary, widths 1 and 3, two thresholds.
+    for width in (1, 3):
+        a = rng.random((6, width)).astype(dtype)
+        y = rng.integers(0, 2, (6, width)).astype(dtype)
+        for threshold in (0.5, 0.3):
+            expected = ref.binary_accuracy(y, a, threshold)
+            for r in range(6):
+                value = cpu.metric_value(scalar.BINARY_ACCURACY, 0, threshold, a[r], y[r], lp)
+                assert value == pytest.approx(expected[r])
+    # Binary accuracy compares against the target value exactly (soft targets never match).
+    assert cpu.metric_value(scalar.BINARY_ACCURACY, 0, 0.5, np.array([0.9], dtype),
+                            np.array([0.9], dtype), lp) == 0.0
+    # Categorical and sparse categorical.
+    a = rng.random((8, 3)).astype(dtype)
+    labels = rng.integers(0, 3, 8)
+    y = np.eye(3, dtype=dtype)[labels]
+    cat = ref.categorical_accuracy(y, a)
+    sparse = ref.sparse_categorical_accuracy(labels, a)
+    for r in range(8):
+        assert cpu.metric_value(scalar.CATEGORICAL_ACCURACY, 0, 0.0, a[r], y[r], lp) == cat[r]
+        assert cpu.metric_value(scalar.SPARSE_CATEGORICAL_ACCURACY, 0, 0.0, a[r],
+                                np.array([labels[r]], dtype), lp) == sparse[r]
+    assert 0 < cat.sum() < 8
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_metric_value_top_k_with_ties(k):
+    lp = loss_params(np.float64)
+    a = np.array([[0.1, 0.5, 0.5, 0.2], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25],
+                  [0.9, 0.05, 0.03, 0.02]])
+    labels = np.array([2, 3, 0, 2])
+    y = np.eye(4)[labels]
+    dense = ref.top_k_categorical_accuracy(y, a, k)
+    sparse = ref.sparse_top_k_categorical_accuracy(labels, a, k)
+    for r in range(4):
+        assert cpu.metric_value(scalar.TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r], y[r], lp) \
+            == dense[r]
+        assert cpu.metric_value(scalar.SPARSE_TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r],
+                                np.array([float(labels[r])]), lp) == sparse[r]
+    if k == 1:
+        # A tie at the top counts as a hit (Keras's in_top_k).
+        assert dense[0] == 1 and dense[2] == 1
+
+
+def test_metric_value_loss_kinds():
+    lp = loss_params(np.float64)
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(3, 2))
+    y = rng.integers(0, 2, (3, 2)).astype(np.float64)
+    for r in range(3):
+        value = cpu.metric_value(scalar.LOSS_VALUE, scalar.MEAN_SQUARED_ERROR, 0.0, a[r], y[r], lp)
+        assert value == pytest.approx(ref.loss_per_sample("mse", y[r:r + 1], a[r:r + 1])[0])
+        value = cpu.metric_value(scalar.LOSS_VALUE, scalar.BINARY_CROSSENTROPY, 1.0, a[r], y[r],
+                                 lp)
+        assert value == pytest.approx(ref.loss_per_sample("binary_crossentropy", y[r:r + 1],
+                                                          a[r:r + 1], from_logits=True)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_accumulate_metrics(dtype):
+    rng = np.random.default_rng(4)
+    n, nb, start = 9, 4, 3
+    A = rng.random((nb, 3)).astype(dtype)
+    labels = rng.integers(0, 3, n)
+    Y = np.eye(3, dtype=dtype)[labels]
+    order = rng.permutation(n).astype(np.int64)
+    metrics_i = np.array([[scalar.CATEGORICAL_ACCURACY, 0],
+                          [scalar.LOSS_VALUE, scalar.MEAN_ABSOLUTE_ERROR],
+                          [scalar.TOP_K_CATEGORICAL_ACCURACY, 2]], dtype=np.int64)
+    metrics_f = np.zeros(3, dtype)
+    sums = np.array([7.0, 1.0, 2.0, 3.0, 11.0])
+    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, loss_params(dtype), sums)
+    rows = order[start:start + nb]
+    assert sums[0] == 7.0 and sums[-1] == 11.0
+    np.testing.assert_allclose(sums[1], 1.0 + ref.categorical_accuracy(Y[rows], A).sum())
+    np.testing.assert_allclose(sums[2], 2.0 + ref.loss_per_sample("mae", Y[rows], A).sum(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(sums[3], 3.0 + ref.top_k_categorical_accuracy(Y[rows], A, 2).sum())
+
+
+# --------------------------------------------------------------------- clipping
+
+
+def _two_variables(dtype, scale=1.0):
+    rng = np.random.default_rng(12)
+    kernel = rng.normal(size=(3, 2)) * scale
+    bias = rng.normal(size=2) * scale * 0.1
+    flat = np.concatenate([kernel.ravel(), bias]).astype(dtype)
+    return flat, [kernel, bias], np.array([0, 6], np.int64), np.array([6, 2], np.int64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("clip", [
+    {"clipnorm": 0.5}, {"clipnorm": 100.0}, {"clipvalue": 0.3}, {"clipvalue": 100.0},
+    {"global_clipnorm": 0.5}, {"global_clipnorm": 100.0}, {},
+], ids=str)
+def test_clip_gradients(clip, dtype):
+    flat, variables, offsets, sizes = _two_variables(dtype)
+    variables = [v.astype(dtype).astype(np.float64) for v in variables]
+    settings = np.array([clip.get("clipnorm", -1), clip.get("clipvalue", -1),
+                         clip.get("global_clipnorm", -1)], dtype=dtype)
+    cpu.clip_gradients(flat, offsets, sizes, settings)
+    assert flat.dtype == dtype
+    expected = ref.clip_gradients(variables, **clip)
+    np.testing.assert_allclose(flat, np.concatenate([e.ravel() for e in expected]), **tol(dtype))
+
+
+def test_clipnorm_is_per_variable():
+    flat, variables, offsets, sizes = _two_variables(np.float64)
+    cpu.clip_gradients(flat, offsets, sizes, np.array([0.1, -1.0, -1.0]))
+    assert np.linalg.norm(flat[:6]) == pytest.approx(0.1)
+    assert np.linalg.norm(flat[6:]) == pytest.approx(min(0.1, np.linalg.norm(variables[1])))
+    # The bias keeps its own direction and is not scaled with the kernel.
+    np.testing.assert_allclose(flat[6:] / np.linalg.norm(flat[6:]),
+                               variables[1] / np.linalg.norm(variables[1]))
+
+
+# ------------------------------------------------------------------- optimizers
+
+OPT_SIZES = [7, 40000]
+
+
+def test_optimizer_sizes_cover_both_loop_paths():
+    assert OPT_SIZES[0] < PAR <= OPT_SIZES[1]
+
+
+def _opt_arrays(n, dtype, seed=0):
+    rng = np.random.default_rng(seed + n)
+    params = rng.normal(size=n).astype(dtype)
+    grads = [rng.normal(size=n).astype(dtype) for _ in range(3)]
+    return params, grads
+
+
+def _check_steps(kernel_step, reference, params, grads_seq, dtype):
+    expected = [params.astype(np.float64)]
+    for g in grads_seq:
+        expected = reference.apply(expected, [g.astype(np.float64)])
+        kernel_step(g.copy())
+        assert params.dtype == dtype
+        np.testing.assert_allclose(params, expected[0], rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", OPT_SIZES)
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.7, True)])
+def test_sgd_update(n, momentum, nesterov, dtype):
+    params, grads = _opt_arrays(n, dtype)
+    slot = np.zeros(n, dtype)
+    h = np.array([0.05, momentum, float(nesterov)], dtype)
+    reference = ref.SGD(0.05, momentum, nesterov)
+    _check_steps(lambda g: cpu.sgd_update(params, g, slot, h), reference, params, grads, dtype)
+    assert slot.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", OPT_SIZES)
+@pytest.mark.parametrize("momentum,centered", [(0.0, False), (0.0, True), (0.5, False),
+                                               (0.5, True)])
+def test_rmsprop_update(n, momentum, centered, dtype):
+    params, grads = _opt_arrays(n, dtype, seed=1)
+    velocity, average, mom = (np.zeros(n, dtype) for _ in range(3))
+    rho, lr, eps = 0.8, 0.01, 1e-7
+    h = np.array([lr, rho, 1 - rho, momentum, eps, float(centered)], dtype)
+    reference = ref.RMSprop(lr, rho, momentum, eps, centered)
+    _check_steps(lambda g: cpu.rmsprop_update(params, g, velocity, average, mom, h), reference,
+                 params, grads, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", OPT_SIZES)
+def test_adagrad_update(n, dtype):
+    params, grads = _opt_arrays(n, dtype, seed=2)
+    accumulator = np.full(n, 0.1, dtype)
+    h = np.array([0.02, 1e-7], dtype)
+    reference = ref.Adagrad(0.02, 0.1, 1e-7)
+    _check_steps(lambda g: cpu.adagrad_update(params, g, accumulator, h), reference, params,
+                 grads, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", OPT_SIZES)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_update(n, amsgrad, dtype):
+    params, grads = _opt_arrays(n, dtype, seed=3)
+    m, v, vhat = (np.zeros(n, dtype) for _ in range(3))
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-7
+    h = np.array([lr, 1 - b1, 1 - b2, eps, float(amsgrad), b1, b2, 0.0], dtype)
+    reference = ref.Adam(lr, b1, b2, eps, amsgrad)
+
+    # The caller sets alpha = lr * sqrt(1 - b2**t) / (1 - b1**t) before step t.
+    expected = [params.astype(np.float64)]
+    for t, g in enumerate(grads, start=1):
+        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        expected = reference.apply(expected, [g.astype(np.float64)])
+        h[7] = alpha
+        cpu.adam_update(params, g.copy(), m, v, vhat, h)
+        assert params.dtype == dtype
+        np.testing.assert_allclose(params, expected[0], rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)
+    if amsgrad:
+        np.testing.assert_array_equal(vhat, np.maximum(vhat, v))
