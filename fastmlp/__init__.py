@@ -6,7 +6,7 @@
 """
 
 from . import (activations, backend, callbacks, config, initializers, layers, losses, metrics,
-               models, optimizers, utils)
+               models, optimizers, saving, utils)
 from .layers import Input
 from .models import Sequential
 
@@ -15,5 +15,5 @@ __version__ = "0.1.0"
 Model = Sequential
 
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "config",
-           "initializers", "layers", "losses", "metrics", "models", "optimizers", "utils",
+           "initializers", "layers", "losses", "metrics", "models", "optimizers", "saving", "utils",
            "__version__"]

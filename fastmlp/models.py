@@ -637,3 +637,17 @@ class Sequential:
             print_fn(text)
         else:
             sys.stdout.write(text + "\n")
+
+
+def load_model(filepath, compile=True):
+    """Read a model saved with ``model.save`` (see :func:`fastmlp.saving.load_model`).
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+    compile : bool
+        Restore the compile settings and optimizer state (default).
+    """
+    from .saving import load_model as read_model_file
+
+    return read_model_file(filepath, compile=compile)
