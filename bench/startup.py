@@ -1,0 +1,139 @@
+"""Start-up cost: ``python -m bench.startup``.
+
+Runs fresh Python processes that import fastmlp and train the XOR network
+(2-2-1 sigmoid, SGD(0.1), mse, batch 1, 3000 epochs), with
+``NUMBA_CACHE_DIR`` pointing at a new temporary directory:
+
+* **cold cache** - the first process compiles every kernel and writes the
+  cache: its wall time minus the warm one is the first-run compile cost;
+* **warm cache** - later processes load the kernels from that on-disk cache
+  (target: at most 2 s wall for the whole process);
+* **python + numpy** - ``import numpy`` alone, for scale.
+
+Each child also reports the time of ``import fastmlp``, of building and
+fitting the first model (which includes compiling or loading kernels), and
+of fitting a second model (pure run time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["run_startup", "CHILD_CODE"]
+
+TARGET_SECONDS = 2.0
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: The script each child process runs (it does not import the bench package).
+CHILD_CODE = """
+import json, time
+t0 = time.perf_counter()
+import numpy as np
+import fastmlp
+t1 = time.perf_counter()
+x = np.array([[1, 1], [1, 0], [0, 1], [0, 0]], np.float32)
+y = np.array([[0], [1], [1], [0]], np.float32)
+
+def fit():
+    m = fastmlp.Sequential([fastmlp.Input((2,)),
+                            fastmlp.layers.Dense(2, activation="sigmoid"),
+                            fastmlp.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer=fastmlp.optimizers.SGD(learning_rate=0.1), loss="mse")
+    m.fit(x, y, batch_size=1, epochs=3000, shuffle=False, verbose=0)
+    return m.predict(x, verbose=0)
+
+fit()
+t2 = time.perf_counter()
+p = fit()
+t3 = time.perf_counter()
+print(json.dumps({"import_seconds": t1 - t0, "first_fit_seconds": t2 - t1,
+                  "second_fit_seconds": t3 - t2,
+                  "prediction": [float(v) for v in np.ravel(p)]}))
+"""
+
+
+def _spawn(name, code, cache_dir, timeout=600):
+    """Run ``code`` in a fresh interpreter; return its timings."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _REPO + os.pathsep + env.get("PYTHONPATH", "")
+    if cache_dir:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, cwd=_REPO, env=env)
+    except subprocess.TimeoutExpired:
+        return {"name": name, "status": "error", "message": f"error: timed out after {timeout} s"}
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"name": name, "status": "error", "message": f"error: {last[:100]}",
+                "stderr": proc.stderr[-4000:]}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    res = json.loads(lines[-1]) if lines else {}
+    res.update(name=name, status="ok", wall_seconds=wall)
+    return res
+
+
+def run_startup(repeat=3):
+    """Measure the cold-cache process once and the warm-cache process ``repeat`` times.
+
+    Returns
+    -------
+    dict
+        ``{"description", "target_seconds", "compile_seconds", "runs": [...]}``;
+        the warm run kept is the fastest.
+    """
+    runs = [_spawn("python + import numpy", "import numpy", None)]
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
+        cold = _spawn("fastmlp cold cache", CHILD_CODE, cache)
+        cold["note"] = "fresh NUMBA_CACHE_DIR: compiles and writes the cache"
+        runs.append(cold)
+        warm = None
+        if cold["status"] == "ok":
+            for _ in range(repeat):
+                r = _spawn("fastmlp warm cache", CHILD_CODE, cache)
+                if r["status"] != "ok" or warm is None or r["wall_seconds"] < warm["wall_seconds"]:
+                    warm = r
+                if r["status"] != "ok":
+                    break
+            warm["note"] = f"same cache, best of {repeat} process(es)"
+            runs.append(warm)
+    compile_s = None
+    if warm and warm["status"] == "ok":
+        compile_s = cold["wall_seconds"] - warm["wall_seconds"]
+        cold["note"] += f"; compile cost ~ {compile_s:.1f} s (cold wall - warm wall)"
+    return {"description": "fresh process: import fastmlp, fit XOR 3000 epochs (batch 1) "
+                           "twice, predict",
+            "target_seconds": TARGET_SECONDS, "compile_seconds": compile_s, "runs": runs}
+
+
+def main(argv=None):
+    """Command line: ``python -m bench.startup [--repeat N] [--json PATH]``."""
+    p = argparse.ArgumentParser(prog="python -m bench.startup",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--repeat", type=int, default=3, help="warm-cache processes (best kept)")
+    p.add_argument("--json", metavar="PATH")
+    args = p.parse_args(argv)
+    from bench.report import startup_table, write_json
+
+    res = run_startup(max(1, args.repeat))
+    print(startup_table(res))
+    warm = [r for r in res["runs"] if r["name"] == "fastmlp warm cache" and r["status"] == "ok"]
+    if warm:
+        verdict = "PASS" if warm[0]["wall_seconds"] <= TARGET_SECONDS else "FAIL"
+        print(f"warm-cache process: {warm[0]['wall_seconds']:.2f} s "
+              f"(target <= {TARGET_SECONDS} s) {verdict}")
+    if args.json:
+        write_json(res, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
