@@ -134,8 +134,8 @@ def matmul_nt(D, W, out):
         return
     for r in range(n):
         for i in range(k):
-            acc = 0 * out[r, i]
-            for j in range(m):
+            acc = D[r, 0] * W[i, 0]
+            for j in range(1, m):
                 acc += D[r, j] * W[i, j]
             out[r, i] = acc
 
@@ -149,9 +149,10 @@ def softmax_row(z, a):
     m = z[0]
     for j in range(1, z.shape[0]):
         m = max(m, z[j])
-    s = 0 * a[0]
     for j in range(z.shape[0]):
         a[j] = math.exp(z[j] - m)
+    s = a[0]
+    for j in range(1, z.shape[0]):
         s += a[j]
     for j in range(z.shape[0]):
         a[j] = a[j] / s
@@ -197,8 +198,8 @@ def bias_activation_forward(Z, b, use_bias, act, A):
 @njit(**_INLINE)
 def _activation_backward_row(z, a, act, d):
     if act == SOFTMAX:
-        dot = 0 * d[0]
-        for j in range(d.shape[0]):
+        dot = d[0] * a[0]
+        for j in range(1, d.shape[0]):
             dot += d[j] * a[j]
         for j in range(d.shape[0]):
             d[j] = a[j] * (d[j] - dot)
