@@ -24,7 +24,7 @@ from .pipeline import DataProblem
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 LOSSES = pipeline.CLASSIFICATION_LOSSES + pipeline.REGRESSION_LOSSES
-DEFAULT_LAYERS = "64,32"
+DEFAULT_LAYERS = "100"
 DEFAULT_EPOCHS = 300
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_PATIENCE = 30
@@ -152,7 +152,7 @@ def cli():
 # ---------------------------------------------------------------------- train
 
 
-@cli.command()
+@cli.command(short_help="Train a network on a CSV file and save it.")
 @click.argument("data", type=DATA)
 @csv_options
 @click.option("--target", default="-1", show_default="last column", metavar="NAME|INDEX",
@@ -198,7 +198,7 @@ def cli():
               help="Print a JSON summary on stdout (progress goes to stderr).")
 @click.pass_context
 def train(ctx, data, output, plot, quiet, as_json, **options):
-    """Train a network on a CSV file and save it with its preprocessing.
+    """Train a network on a CSV file and save it, with its preprocessing.
 
     Numeric columns are standardised and text columns one-hot encoded. The
     output layer and loss follow the task: softmax with sparse categorical
