@@ -368,6 +368,24 @@ def test_predict_shapes_and_batches(n, batch_size):
     np.testing.assert_allclose(out, acts[-1], rtol=1e-5, atol=1e-7)
 
 
+def test_batch_size_larger_than_the_data():
+    """Keras accepts any batch_size >= 1; one batch then holds every row."""
+    results = []
+    for batch_size in (4, 10**12):
+        fastmlp.utils.set_random_seed(5)
+        model = xor_model()
+        history = model.fit(XOR_X, XOR_Y, epochs=2, batch_size=batch_size, verbose=0,
+                            validation_data=(XOR_X, XOR_Y))
+        results.append((model.get_weights(), history.history,
+                         model.evaluate(XOR_X, XOR_Y, batch_size=batch_size, verbose=0),
+                         model.predict(XOR_X, batch_size=batch_size, verbose=0)))
+        assert history.params["steps"] == 1
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+    assert results[0][1] == results[1][1] and results[0][2] == results[1][2]
+    np.testing.assert_array_equal(results[0][3], results[1][3])
+
+
 # --------------------------------------------------------------------- progress
 
 
