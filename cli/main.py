@@ -9,6 +9,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import secrets
 import sys
@@ -78,6 +79,13 @@ def parse_activation(ctx, param, value):
         return fastmlp.activations.get(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def finite(ctx, param, value):
+    """Refuse nan (which passes click's range checks)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} is not a finite number.")
+    return value
 
 
 def parse_delimiter(ctx, param, value):
@@ -174,12 +182,14 @@ def cli():
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS, case_sensitive=False),
               default="adam", show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True, max=1e6),
+              callback=finite,
               help="Default: the optimizer's (adam 0.001).")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True,
               help="Most epochs to train.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE,
               show_default=True)
 @click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.2,
+              callback=finite,
               show_default=True, help="Share of rows held out for validation (stratified "
                                       "for classification); 0 for none.")
 @click.option("--early-stopping", "patience", type=click.IntRange(min=0),

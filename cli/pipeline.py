@@ -207,22 +207,29 @@ def scores(model, prep, loss, X, y):
     Returns
     -------
     dict of str to float or None
-        ``r2`` is None when the targets are constant.
+        None for a value that is not finite, and for ``r2`` when the
+        targets are constant.
     """
     n_classes = len(prep.classes) if prep.classes else 1
     logs = model.evaluate(X, loss_targets(y, loss, n_classes), verbose=0, return_dict=True)
-    result = {"loss": float(logs["loss"])}
+    result = {"loss": _finite(logs["loss"])}
     outputs = model.predict(X, verbose=0)
     if prep.task == CLASSIFICATION:
         predicted = np.argmax(probabilities(outputs, loss), axis=1)
-        result["accuracy"] = float(np.mean(predicted == y))
+        result["accuracy"] = _finite(np.mean(predicted == y))
         return result
     error = outputs[:, 0].astype(np.float64) - y
-    result["mse"] = float(np.mean(error ** 2))
-    result["mae"] = float(np.mean(np.abs(error)))
+    result["mse"] = _finite(np.mean(error ** 2))
+    result["mae"] = _finite(np.mean(np.abs(error)))
     spread = float(np.sum((y - np.mean(y, dtype=np.float64)) ** 2))
-    result["r2"] = 1.0 - float(np.sum(error ** 2)) / spread if spread > 0 else None
+    result["r2"] = _finite(1.0 - np.sum(error ** 2) / spread) if spread > 0 else None
     return result
+
+
+def _finite(value):
+    """A score as a float, or None when it is not finite (so JSON stays valid)."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 # ---------------------------------------------------------------------- training
@@ -260,7 +267,7 @@ def train(options, echo):
     started = time.perf_counter()
     table = read_table(options.data, options.delimiter, options.header, options.dropna)
     target = column_name(table, options.target, "'--target'")
-    dropped = [column_name(table, key, "'--drop'") for key in options.drop]
+    dropped = list(dict.fromkeys(column_name(table, key, "'--drop'") for key in options.drop))
     if target in dropped:
         raise click.BadParameter(f"{target!r} is the target column; it cannot be dropped.",
                                  param_hint="'--drop'")
@@ -285,7 +292,7 @@ def train(options, echo):
     model = build_model(X.shape[1], options.hidden, options.activation, units, output_activation)
     optimizer = fastmlp.optimizers.get(options.optimizer)
     if options.learning_rate is not None:
-        optimizer.learning_rate = options.learning_rate
+        optimizer = type(optimizer)(learning_rate=options.learning_rate)
     regression = prep.task == REGRESSION
     model.compile(optimizer=optimizer, loss=loss, metrics=["mae"] if regression else ["accuracy"])
 

@@ -205,7 +205,8 @@ def test_target_drop_task_and_csv_options(tmp_path):
     data = write(tmp_path / "d.csv", "".join(
         f"{i % 2};{i};{i * 0.5};{'odd' if i % 2 else 'even'}\n" for i in range(30)))
     summary = json.loads(ok("train", data, *FAST, "-q", "--json", "--no-header", "--delimiter",
-                            ";", "--target", "0", "--drop", "1", "--drop", "-1").stdout)
+                            ";", "--target", "0", "--drop", "1", "--drop", "-1", "--drop",
+                            "3").stdout)
     assert summary["target"] == "0" and summary["features"] == ["2"]
     assert summary["dropped_columns"] == ["1", "3"] and summary["classes"] == ["0", "1"]
     summary = json.loads(ok("train", data, *FAST, "-q", "--json", "--target", "0",
@@ -340,6 +341,8 @@ def test_bad_data(tmp_path, content, code, fragments):
     (["--activation", "nope"], ["'--activation'"]),
     (["--learning-rate", "0"], ["'--learning-rate'"]),
     (["--learning-rate", "abc"], ["'--learning-rate'"]),
+    (["--learning-rate", "nan"], ["'--learning-rate'", "finite"]),
+    (["--validation-split", "nan"], ["'--validation-split'", "finite"]),
     (["--validation-split", "1"], ["'--validation-split'"]),
     (["--early-stopping", "-1"], ["'--early-stopping'"]),
     (["--seed", "-5"], ["'--seed'"]),
@@ -420,16 +423,18 @@ def test_evaluate_and_predict_bad_data(iris_model, tmp_path):
     assert files(tmp_path) == ["m.csv", "n.csv", "t.csv", "u.csv"]
 
 
-def test_predict_failure_leaves_no_output(iris_model, tmp_path, monkeypatch):
+def test_failed_writes_leave_no_file(iris_model, tmp_path, monkeypatch):
     model_path, data = iris_model
     out = tmp_path / "p.csv"
+    small = classes_csv(tmp_path / "c.csv")
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken)
     fails(1, "predict", model_path, data, "-o", out, fragments=["p.csv", "No space left"])
-    assert files(tmp_path) == []
+    fails(1, "train", small, *FAST, fragments=["c.fastmlp", "No space left"])
+    assert files(tmp_path) == ["c.csv"]
 
 
 # ---------------------------------------------------------------------- the installed script
