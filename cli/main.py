@@ -261,7 +261,10 @@ def train(ctx, data, output, plot, quiet, as_json, **options):
         from .plot import plot_history
 
         try:
-            plot_history(history, plot, f"{os.path.basename(data)}: {summary['task']}")
+            title = f"{os.path.basename(data)}: {summary['task']}"
+            if summary["task"] == "regression":
+                title += " (standardized target)"
+            plot_history(history, plot, title)
         except OSError as exc:
             raise DataProblem(f"cannot write {plot}: {exc.strerror or exc}.") from None
         summary["plot"] = plot

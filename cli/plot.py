@@ -41,12 +41,12 @@ def check_plot_path(path):
 
 
 def plot_history(history, path, title):
-    """Draw the loss (and accuracy, when recorded) per epoch and write the image atomically.
+    """Draw the loss and accuracy (or mae) per epoch and write the image atomically.
 
     Parameters
     ----------
     history : dict of str to list of float
-        ``History.history``: ``loss``, maybe ``accuracy`` and ``val_`` keys.
+        ``History.history``: ``loss``, ``accuracy`` or ``mae``, and ``val_`` keys.
     path : str
         Image file; the format follows its extension.
     title : str
@@ -54,7 +54,7 @@ def plot_history(history, path, title):
     from matplotlib.figure import Figure
 
     extension = check_plot_path(path)
-    panels = [key for key in ("loss", "accuracy") if key in history]
+    panels = [key for key in ("loss", "accuracy", "mae") if key in history]
     figure = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     epochs = range(1, len(history["loss"]) + 1)

@@ -266,17 +266,23 @@ def test_stratified_split_keeps_every_class_in_training(tmp_path):
         assert summary["classes"] == ["a", "b", "rare"] and summary["rows"]["validation"] == 4
 
 
-def test_plot(tmp_path, monkeypatch):
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
     data = classes_csv(tmp_path / "c.csv")
     ok("train", data, *FAST, "-q", "--plot", tmp_path / "history.png")
     assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"
+    ok("train", regression_csv(tmp_path / "r.csv"), *FAST, "-q", "--plot", tmp_path / "r.svg")
+    assert b"<svg" in (tmp_path / "r.svg").read_bytes()
     fails(2, "train", data, *FAST, "--plot", tmp_path / "history.xyz",
           fragments=["--plot", ".png"])
+
+
+def test_plot_without_matplotlib(tmp_path, monkeypatch):
+    data = classes_csv(tmp_path / "c.csv")
     monkeypatch.setitem(sys.modules, "matplotlib.backend_bases", None)
-    (tmp_path / "c.fastmlp").unlink()
-    fails(1, "train", data, *FAST, "--plot", tmp_path / "h2.png",
+    fails(1, "train", data, *FAST, "--plot", tmp_path / "h.png",
           fragments=["matplotlib", "pip install"])
-    assert files(tmp_path) == ["c.csv", "history.png"]
+    assert files(tmp_path) == ["c.csv"]
 
 
 def test_summary(iris_model):
