@@ -248,7 +248,10 @@ class Engine:
         sums = np.zeros((n_epochs, width))
         val_sums = np.zeros((n_epochs, width))
         Xv, Yv, SWv = validation
-        self._reserve(max(batch_size, val_batch_size))
+        rows = min(batch_size, X.shape[0])
+        if validation[0].shape[0] > 0:
+            rows = max(rows, min(val_batch_size, validation[0].shape[0]))
+        self._reserve(rows)
         state = optimizer_state
         state.step = fit_epochs_kernel(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
@@ -268,7 +271,7 @@ class Engine:
             Weighted loss sum, metric sums, row count.
         """
         sums = np.zeros(2 + metrics_i.shape[0])
-        self._reserve(batch_size)
+        self._reserve(min(batch_size, X.shape[0]))
         evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self.params, self.a_ws, self.z_ws,
                self.d_ws, self.a_off, self.z_off, loss, lp, metrics_i, metrics_f, sums,
                self.row_loss, preds)

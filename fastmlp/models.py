@@ -98,19 +98,29 @@ class Sequential:
             raise ValueError(f"Sequential.add: only the first layer may set input_dim or "
                              f"input_shape; layer {layer.name!r} does.")
         self._layers.append(layer)
-        self._unbuild()
-        if self.input_width is not None:
-            self.build()
+        self._rebuild()
 
     def pop(self):
         """Remove and return the last layer."""
         if not self._layers:
             raise ValueError("Sequential.pop: the model has no layers to remove.")
         layer = self._layers.pop()
-        self._unbuild()
-        if self._layers and self.input_width is not None:
-            self.build()
+        self._rebuild()
         return layer
+
+    def _rebuild(self):
+        """Rebuild after a change of layers; layers that were built keep their weights."""
+        kept = {id(layer): layer.get_weights() for layer in self._layers if layer.built}
+        width = self.input_width
+        self._unbuild()
+        if not self._layers or width is None:
+            return
+        self.build((None, width))
+        for layer in self._layers:
+            old = kept.get(id(layer), [])
+            if [w.shape for w in old] == [v.shape for v in layer.weights]:
+                for variable, value in zip(layer.weights, old):
+                    variable.value[...] = value
 
     def _unbuild(self):
         self.engine = None
@@ -217,6 +227,10 @@ class Sequential:
         arrays = []
         for variable, value in zip(current, weights):
             array = np.asarray(value)
+            if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                             or array.dtype == np.bool_):
+                raise TypeError(f"set_weights: {variable.path} must be numeric; got an array of "
+                                f"dtype {array.dtype}.")
             if array.shape != variable.shape:
                 raise ValueError(f"set_weights: {variable.path} has shape {variable.shape}; "
                                  f"got an array of shape {array.shape}.")
