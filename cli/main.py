@@ -13,6 +13,7 @@ import math
 import os
 import secrets
 import sys
+import types
 
 import click
 import numpy as np
@@ -239,7 +240,7 @@ def train(ctx, data, output, plot, quiet, as_json, **options):
         options["seed"] = secrets.randbelow(2**31)
     options["optimizer"] = options["optimizer"].lower()
     options["verbose"] = 0 if quiet else 2
-    run = pipeline.TrainOptions(data=data, **options)
+    run = types.SimpleNamespace(data=data, **options)
 
     progress = sys.stderr if as_json else sys.stdout
 

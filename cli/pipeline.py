@@ -235,20 +235,13 @@ def _finite(value):
 # ---------------------------------------------------------------------- training
 
 
-class TrainOptions:
-    """The settings of one ``fastmlp train`` run (already checked by the option parser)."""
-
-    def __init__(self, **options):
-        self.__dict__.update(options)
-
-
 def train(options, echo):
     """Read the data, fit the preprocessing and the network, and return the results.
 
     Parameters
     ----------
-    options : TrainOptions
-        ``data, delimiter, header, dropna, target, drop, task, hidden, activation,
+    options : types.SimpleNamespace
+        The checked settings of the run: ``data, delimiter, header, dropna, target, drop, task, hidden, activation,
         loss, optimizer, learning_rate, epochs, batch_size, validation_split,
         seed, patience, verbose``.
     echo : callable
