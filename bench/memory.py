@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
+
+from bench._child import run_python
 
 __all__ = ["run_memory", "measure"]
 
 ROWS, FEATURES, BATCH = 1_000_000, 100, 256
 TARGET_RATIO = 1.3
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _rss_bytes():
@@ -135,29 +134,14 @@ def measure(system, rows=ROWS, features=FEATURES, shuffle=False):
 
 def _child(system, rows, features, shuffle, timeout=300):
     """Run :func:`measure` in a subprocess and return its result dict."""
-    name = f"{system} shuffle={shuffle}"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = _REPO + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "bench.memory", "--child", system,
-           "--rows", str(rows), "--features", str(features)]
-    if shuffle:
-        cmd.append("--shuffle")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              cwd=_REPO, env=env)
-    except subprocess.TimeoutExpired:
-        return {"name": name, "status": "error", "message": f"error: timed out after {timeout} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"name": name, "status": "error", "message": f"error: {last[:100]}",
-                "stderr": proc.stderr[-4000:]}
-    res = json.loads(lines[-1])
-    mb = 1 / 2**20
-    res.update(name=name, status="ok",
-               peak_rss_mb=res["peak_rss_bytes"] * mb,
-               baseline_rss_mb=res["baseline_rss_bytes"] * mb,
-               data_model_mb=(res["data_bytes"] + res["model_bytes"]) * mb)
+    args = ["-m", "bench.memory", "--child", system, "--rows", str(rows),
+            "--features", str(features)] + (["--shuffle"] if shuffle else [])
+    res = run_python(f"{system} shuffle={shuffle}", args, timeout=timeout)
+    if res["status"] == "ok":
+        mb = 1 / 2**20
+        res.update(peak_rss_mb=res["peak_rss_bytes"] * mb,
+                   baseline_rss_mb=res["baseline_rss_bytes"] * mb,
+                   data_model_mb=(res["data_bytes"] + res["model_bytes"]) * mb)
     return res
 
 

@@ -18,17 +18,13 @@ of fitting a second model (pure run time).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
+
+from bench._child import run_python
 
 __all__ = ["run_startup", "CHILD_CODE"]
 
 TARGET_SECONDS = 2.0
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: The script each child process runs (it does not import the bench package).
 CHILD_CODE = """
@@ -60,25 +56,8 @@ print(json.dumps({"import_seconds": t1 - t0, "first_fit_seconds": t2 - t1,
 
 def _spawn(name, code, cache_dir, timeout=600):
     """Run ``code`` in a fresh interpreter; return its timings."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = _REPO + os.pathsep + env.get("PYTHONPATH", "")
-    if cache_dir:
-        env["NUMBA_CACHE_DIR"] = cache_dir
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, cwd=_REPO, env=env)
-    except subprocess.TimeoutExpired:
-        return {"name": name, "status": "error", "message": f"error: timed out after {timeout} s"}
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"name": name, "status": "error", "message": f"error: {last[:100]}",
-                "stderr": proc.stderr[-4000:]}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    res = json.loads(lines[-1]) if lines else {}
-    res.update(name=name, status="ok", wall_seconds=wall)
-    return res
+    env = {"NUMBA_CACHE_DIR": cache_dir} if cache_dir else None
+    return run_python(name, ["-c", code], env=env, timeout=timeout)
 
 
 def run_startup(repeat=3):
@@ -90,7 +69,7 @@ def run_startup(repeat=3):
         ``{"description", "target_seconds", "compile_seconds", "runs": [...]}``;
         the warm run kept is the fastest.
     """
-    runs = [_spawn("python + import numpy", "import numpy", None)]
+    runs = [run_python("python + import numpy", ["-c", "import numpy"], need_json=False)]
     with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
         cold = _spawn("fastmlp cold cache", CHILD_CODE, cache)
         cold["note"] = "fresh NUMBA_CACHE_DIR: compiles and writes the cache"
