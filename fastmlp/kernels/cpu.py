@@ -335,6 +335,17 @@ def loss_value(code, from_logits, a, y, lp):
 
 
 @njit(**_INLINE)
+def _clip_slope(p, lo, hi):
+    """Slope of Keras's clip(p, lo, hi) = minimum(maximum(p, lo), hi): 1 inside, 0 outside,
+    and 0.5 exactly at a bound (the two branches share the gradient there)."""
+    if p < lo or p > hi:
+        return 0.0
+    if p == lo or p == hi:
+        return 0.5
+    return 1.0
+
+
+@njit(**_INLINE)
 def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
     """Gradient of ``scale * loss_value`` for one row.
 
@@ -380,12 +391,14 @@ def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
             p = a[j]
             if from_logits:
                 d[j] = (sigmoid(p) - y[j]) * scale / m
-            elif p < eps or p > hi:
+                continue
+            slope = _clip_slope(p, eps, hi)
+            if slope == 0.0:
                 d[j] = 0.0
             elif fused:
-                d[j] = (p - y[j]) * scale / m
+                d[j] = slope * (p - y[j]) * scale / m
             else:
-                d[j] = (p - y[j]) / (p * (1.0 - p)) * scale / m
+                d[j] = slope * (p - y[j]) / (p * (1.0 - p)) * scale / m
         return
     sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
     if from_logits:
@@ -402,13 +415,10 @@ def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
         s += a[j]
     c = 0.0
     for j in range(m):
-        q = a[j] / s
-        if eps <= q <= hi:
-            c += _crossentropy_index(y, sparse, j)
+        c += _clip_slope(a[j] / s, eps, hi) * _crossentropy_index(y, sparse, j)
     c = c / s
     for j in range(m):
-        q = a[j] / s
-        t = _crossentropy_index(y, sparse, j) if eps <= q <= hi else 0.0
+        t = _clip_slope(a[j] / s, eps, hi) * _crossentropy_index(y, sparse, j)
         if fused:
             d[j] = (a[j] * c - t) * scale
         elif t != 0:
