@@ -192,6 +192,8 @@ def test_losses_optimizers_and_learning_rate(tmp_path):
                             "tanh", "--batch-size", "5").stdout)
     assert summary["loss"] == "categorical_crossentropy" and summary["layers"] == [8, 4]
     assert ok("evaluate", tmp_path / "c.fastmlp", data, "--json").stdout
+    assert "colour  text, one-hot over 3 categories: blue, green, red" in ok(
+        "summary", tmp_path / "c.fastmlp").stdout
     model = fastmlp.saving.load_model(tmp_path / "c.fastmlp")
     assert [layer.activation for layer in model.layers] == ["tanh", "tanh", "softmax"]
     summary = json.loads(ok("train", data, *FAST, "-q", "--json", "--layers", "none").stdout)
