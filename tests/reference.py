@@ -291,6 +291,27 @@ def _one_hot_targets(name, y_true, m):
     return y_true.reshape(-1, m)
 
 
+def clip_slope(p, lo, hi):
+    """Derivative of Keras's ``clip(p, lo, hi) = minimum(maximum(p, lo), hi)``.
+
+    One strictly inside the range, zero outside it, and one half exactly at a bound,
+    where ``maximum`` / ``minimum`` split the gradient between their two arguments.
+
+    Parameters
+    ----------
+    p : array_like
+        Values being clipped.
+    lo, hi : float
+        The range.
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    p = _f64(p)
+    return np.where((p > lo) & (p < hi), 1.0, np.where((p == lo) | (p == hi), 0.5, 0.0))
+
+
 def loss_per_sample(name, y_true, y_pred, from_logits=False, delta=1.0, epsilon=EPSILON):
     """Keras 3 per-sample loss values (reduced over the last axis).
 
@@ -350,7 +371,8 @@ def loss_gradient(name, y_true, y_pred, from_logits=False, delta=1.0, epsilon=EP
     """Gradient of each sample's loss with respect to its prediction row.
 
     Clipped probabilities pass no gradient (the derivative of ``clip`` is zero
-    outside the range), as in Keras.
+    outside the range and one half exactly at a bound, see :func:`clip_slope`), as in
+    Keras.
 
     Parameters
     ----------
@@ -375,10 +397,10 @@ def loss_gradient(name, y_true, y_pred, from_logits=False, delta=1.0, epsilon=EP
     if name == "binary_crossentropy":
         if from_logits:
             return (sigmoid(y_pred) - y) / m
-        inside = (y_pred >= epsilon) & (y_pred <= 1.0 - epsilon)
+        slope = clip_slope(y_pred, epsilon, 1.0 - epsilon)
         p = np.clip(y_pred, epsilon, 1.0 - epsilon)
-        # d/dp of -(y log p + (1 - y) log(1 - p))
-        return np.where(inside, (-y / p + (1.0 - y) / (1.0 - p)) / m, 0.0)
+        # d/dp of -(y log p + (1 - y) log(1 - p)), times the clip's slope
+        return slope * (-y / p + (1.0 - y) / (1.0 - p)) / m
     if name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
         out = np.zeros((n, m))
         for r in range(n):
@@ -388,11 +410,11 @@ def loss_gradient(name, y_true, y_pred, from_logits=False, delta=1.0, epsilon=EP
             a = y_pred[r]
             s = a.sum()
             q = a / s
-            inside = (q >= epsilon) & (q <= 1.0 - epsilon)
+            slope = clip_slope(q, epsilon, 1.0 - epsilon)
             # dq_j / da_k = delta_jk / s - a_j / s**2
             jacobian = np.eye(m) / s - np.outer(a, np.ones(m)) / s ** 2
             # d(-sum_j y_j log clip(q_j)) / dq_j
-            d_q = np.where(inside, -y[r] / np.where(inside, q, 1.0), 0.0)
+            d_q = -slope * y[r] / np.clip(q, epsilon, 1.0 - epsilon)
             out[r] = jacobian.T @ d_q
         return out
     raise KeyError(name)

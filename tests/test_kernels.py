@@ -412,6 +412,42 @@ def test_binary_crossentropy_clips_probabilities():
         assert d[2] != 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clipped_gradient_is_halved_exactly_at_a_bound(dtype):
+    """Keras's clip is minimum(maximum(p, eps), 1 - eps): at a bound each branch gets half."""
+    lp = loss_params(dtype)
+    eps, hi = lp[0], lp[1]
+    scale = dtype(1.0)
+    # Binary: probabilities exactly at eps and 1 - eps, plus one inside.
+    a = np.array([eps, hi, 0.25], dtype)
+    y = np.array([1.0, 0.0, 1.0], dtype)
+    for fused in (False, True):
+        d = np.full(3, np.nan, dtype)
+        cpu.loss_gradient(scalar.BINARY_CROSSENTROPY, False, fused, a, y, lp, scale, d)
+        p = a.astype(np.float64)
+        full = (p - y) if fused else (p - y) / (p * (1 - p))
+        np.testing.assert_allclose(d, full * np.array([0.5, 0.5, 1.0]) / 3, rtol=1e-5)
+    if dtype == np.float32:
+        return  # the kernel renormalises in float64, so float32 rows miss the bound
+    # Categorical: a row renormalising to exactly [eps, 1 - eps].
+    a = np.array([eps, hi], dtype)
+    assert a.sum() == 1
+    for label in (0, 1):
+        d = np.full(2, np.nan, dtype)
+        cpu.loss_gradient(scalar.CATEGORICAL_CROSSENTROPY, False, False, a,
+                          np.eye(2, dtype=dtype)[label], lp, scale, d)
+        q = a.astype(np.float64)
+        # -0.5 * log q_label: d/da_k = 0.5 * (1 / s - delta_k,label / a_label) with s = 1
+        expected = 0.5 * (1.0 - np.eye(2)[label] / q[label])
+        np.testing.assert_allclose(d, expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        ref.loss_gradient("binary_crossentropy", [[1.0, 0.0]], [[1e-7, 1 - 1e-7]]),
+        [[-0.5 / 1e-7 / 2, 0.5 / 1e-7 / 2]], rtol=1e-6)
+    np.testing.assert_allclose(
+        ref.loss_gradient("categorical_crossentropy", [[1.0, 0.0]], [[1e-7, 1 - 1e-7]]),
+        [0.5 * (1.0 - np.array([1.0, 0.0]) / 1e-7)], rtol=1e-6)
+
+
 def test_categorical_crossentropy_renormalises_and_clips():
     lp = loss_params(np.float64)
     a = np.array([0.0, 2.0, 2.0])          # renormalised to [0, .5, .5]
