@@ -15,6 +15,7 @@ import pytest
 
 import fastmlp
 import fastmlp.backend as K
+import fastmlp.engine as engine_module
 import reference as ref
 from fastmlp import callbacks, optimizers
 from fastmlp.layers import Activation, Dense
@@ -384,6 +385,39 @@ def test_batch_size_larger_than_the_data():
         np.testing.assert_array_equal(a, b)
     assert results[0][1] == results[1][1] and results[0][2] == results[1][2]
     np.testing.assert_array_equal(results[0][3], results[1][3])
+
+
+class _NumpyRefusingLargeZeros:
+    """numpy, except that ``zeros`` of more than ``limit`` values raises MemoryError."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def zeros(self, shape, *args, **kwargs):
+        if np.prod(shape) > self.limit:
+            raise MemoryError("simulated: workspace too large")
+        return np.zeros(shape, *args, **kwargs)
+
+
+def test_failed_workspace_allocation_leaves_a_working_model(monkeypatch):
+    """A MemoryError while growing the workspaces must not leave them half-recorded."""
+    fastmlp.utils.set_random_seed(6)
+    model = fastmlp.Sequential([Dense(3, input_dim=2, activation="tanh"), Dense(1)])
+    twin = fastmlp.Sequential([Dense(3, input_dim=2, activation="tanh"), Dense(1)])
+    twin.set_weights(model.get_weights())
+    x = np.random.default_rng(6).normal(size=(60, 2))
+    expected = twin.predict(x, batch_size=60, verbose=0)
+    model.predict(x[:4], batch_size=4, verbose=0)  # workspaces for 4 rows
+    monkeypatch.setattr(engine_module, "np", _NumpyRefusingLargeZeros(200))
+    with pytest.raises(MemoryError):
+        model.predict(x, batch_size=60, verbose=0)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(model.predict(x, batch_size=60, verbose=0), expected)
+    np.testing.assert_array_equal(model.predict(x[:50], batch_size=50, verbose=0),
+                                  expected[:50])
 
 
 # --------------------------------------------------------------------- progress
