@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from .kernels.cpu import first_non_finite
+
 
 def positive_int(owner, name, value):
     """Return ``value`` as an int, or raise ValueError unless it is an integer >= 1.
@@ -101,12 +103,13 @@ def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
     if array.size == 0 or array.shape[0] == 0:
         raise ValueError(f"{owner}: {name} is empty (shape {array.shape}); pass at least one row.")
     array = np.ascontiguousarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
+    flat_index = first_non_finite(array.reshape(-1))
+    if flat_index >= 0:
+        bad = np.unravel_index(flat_index, array.shape)
         where = ", ".join(str(int(i)) for i in bad)
         raise ValueError(
             f"{owner}: {name} contains NaN or infinity (first at index [{where}]: "
-            f"{array[tuple(bad)]}); remove or impute those values."
+            f"{array[bad]}); remove or impute those values."
         )
     return array
 

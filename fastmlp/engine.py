@@ -126,6 +126,16 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
 
 
 @njit(**_JIT)
+def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out):
+    """Model outputs for every row of ``X`` into ``out``, ``batch_size`` rows at a time."""
+    n, d = X.shape
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        a_ws[a_off[0]:a_off[0] + nb * d] = X[start:start + nb].reshape(nb * d)
+        out[start:start + nb] = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+
+
+@njit(**_JIT)
 def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
               layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
               a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
@@ -201,13 +211,15 @@ class Engine:
         """Make the workspaces hold batches of ``rows`` rows."""
         if rows <= self.capacity:
             return
-        self.capacity = rows
-        self.a_ws = np.zeros(rows * self._act_units, dtype=self.dtype)
-        self.z_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
-        self.d_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
+        # Allocate everything first, so a MemoryError leaves the old workspaces intact.
+        a_ws = np.zeros(rows * self._act_units, dtype=self.dtype)
+        z_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
+        d_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
+        row_loss = np.zeros(rows, dtype=self.dtype)
+        self.a_ws, self.z_ws, self.d_ws, self.row_loss = a_ws, z_ws, d_ws, row_loss
         self.a_off = (self._a_off_units * rows).astype(np.int64)
         self.z_off = (self._z_off_units * rows).astype(np.int64)
-        self.row_loss = np.zeros(rows, dtype=self.dtype)
+        self.capacity = rows
 
     def fit_epochs(self, X, Y, SW, order, seeds, batch_size, optimizer_state, loss, lp,
                    metrics_i, metrics_f, preds, validation, val_batch_size, val_preds):
@@ -261,6 +273,12 @@ class Engine:
             val_batch_size, val_sums, val_preds,
         )
         return sums, val_sums
+
+    def predict(self, X, batch_size, out):
+        """Write the model's outputs for ``X`` into ``out`` (shape ``(N, units)``)."""
+        self._reserve(min(batch_size, X.shape[0]))
+        predict_kernel(X, batch_size, self.layout.table, self.params, self.a_ws, self.z_ws,
+                       self.a_off, self.z_off, out)
 
     def evaluate(self, X, Y, SW, batch_size, loss, lp, metrics_i, metrics_f, preds):
         """Loss and metric sums over ``X`` in row order; outputs go to ``preds`` if it has rows.

@@ -17,9 +17,10 @@ import numpy as np
 from . import backend, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from . import optimizers
 from .activations import code as activation_code
-from .engine import Engine, LOSS_FUSED
+from .engine import Engine
 from .kernels import scalar
-from .layers import Activation, Dense, InputSpec, Layer
+from .kernels.cpu import first_non_finite
+from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
 from ._validation import float_array, non_negative_int, number_in, positive_int, same_length
 
@@ -291,6 +292,9 @@ class Sequential:
 
     @staticmethod
     def _input_array(owner, x, dtype):
+        if isinstance(x, np.ndarray) and x.dtype == dtype and x.ndim == 2 and x.size \
+                and x.flags.c_contiguous and first_non_finite(x.reshape(-1)) < 0:
+            return x
         if np.ndim(x) == 1:
             raise ValueError(f"{owner}: x must be 2-D (samples, features); got shape "
                              f"{np.shape(x)}. For one feature use x.reshape(-1, 1).")
@@ -604,16 +608,8 @@ class Sequential:
         return self.predict(x, verbose=0)
 
     def _forward(self, X, batch_size):
-        engine = self.engine
-        out = np.empty((X.shape[0], self._output_width(X.shape[1])), engine.dtype)
-        if not hasattr(self, "_predict_args") or self._predict_args[0] is not engine:
-            dtype = engine.dtype
-            self._predict_args = (
-                engine, np.zeros((0, 1), dtype), np.zeros(0, dtype),
-                np.array([-1, 0, 0], dtype=np.int64), np.zeros(3, dtype),
-                np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype))
-        _, Y, SW, loss, lp, table_i, table_f = self._predict_args
-        engine.evaluate(X, Y, SW, batch_size, loss, lp, table_i, table_f, out)
+        out = np.empty((X.shape[0], self.engine.layout.table[-1, 2]), self.engine.dtype)
+        self.engine.predict(X, batch_size, out)
         return out
 
     def _progress_line(self, n, batch_size, start, logs, verbose):

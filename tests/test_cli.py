@@ -269,7 +269,6 @@ def test_stratified_split_keeps_every_class_in_training(tmp_path):
 
 
 def test_plot(tmp_path):
-    pytest.importorskip("matplotlib")
     data = classes_csv(tmp_path / "c.csv")
     ok("train", data, *FAST, "-q", "--plot", tmp_path / "history.png")
     assert (tmp_path / "history.png").read_bytes()[:4] == b"\x89PNG"

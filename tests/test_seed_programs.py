@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import fastmlp
-import fastmlp.backend as K
 from fastmlp.layers import Activation, Dense
 from fastmlp.models import Sequential
 

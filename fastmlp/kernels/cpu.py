@@ -17,11 +17,10 @@ import numpy as np
 from numba import njit, prange
 
 from .scalar import (
-    BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, CATEGORICAL_CROSSENTROPY,
-    HUBER, LOSS_VALUE, MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, SIGMOID, SOFTMAX,
-    SPARSE_CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY,
-    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate,
-    activation_grad, sigmoid,
+    BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, MEAN_ABSOLUTE_ERROR,
+    MEAN_SQUARED_ERROR, SOFTMAX, SPARSE_CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_CROSSENTROPY,
+    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate, activation_grad,
+    sigmoid,
 )
 
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
@@ -60,6 +59,20 @@ def gather_rows(X, order, start, out):
     else:
         for r in range(nb):
             out[r] = X[order[start + r]]
+
+
+@njit(**_SERIAL)
+def first_non_finite(values):
+    """Index of the first NaN or infinite entry of a 1-D array, or -1 if there is none.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+    """
+    for i in range(values.shape[0]):
+        if not np.isfinite(values[i]):
+            return i
+    return -1
 
 
 # ----------------------------------------------------------------------- products
