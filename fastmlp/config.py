@@ -9,6 +9,8 @@ Examples
 >>> fastmlp.config.reset()
 """
 
+import os
+
 import numba
 import numpy as np
 
@@ -63,30 +65,52 @@ def set_epsilon(value):
     _state["epsilon"] = float(value)
 
 
+def _blas_libraries():
+    """The BLAS thread pools of this process, including the one Numba's ``np.dot`` calls."""
+    import scipy.linalg.cython_blas  # noqa: F401 - loads the BLAS that Numba's np.dot uses
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
 def set_num_threads(n):
-    """Set how many threads the parallel kernels use (at most NUMBA_NUM_THREADS).
+    """Set how many threads the matrix products (BLAS) use.
+
+    The kernels around the products are single-threaded and vectorised, so BLAS
+    owns the threads (see ``fastmlp/kernels/cpu.py`` for the measurements behind
+    this). ``NUMBA_NUM_THREADS`` in the environment sets the same at import.
 
     Parameters
     ----------
     n : int
-        Number of threads, from 1 to ``numba.config.NUMBA_NUM_THREADS``.
+        Number of threads, from 1 to the number of CPUs.
     """
-    limit = numba.config.NUMBA_NUM_THREADS
+    limit = os.cpu_count() or 1
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= limit:
         raise ValueError(
-            f"set_num_threads: n must be an integer from 1 to {limit} "
-            f"(NUMBA_NUM_THREADS); got {n!r}."
+            f"set_num_threads: n must be an integer from 1 to {limit} (the number of "
+            f"CPUs); got {n!r}."
         )
-    numba.set_num_threads(int(n))
+    _blas_libraries().limit(limits=int(n))
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
 def get_num_threads():
-    """Return the number of threads the parallel kernels use."""
-    return numba.get_num_threads()
+    """Return the number of threads the matrix products use."""
+    return max(lib.num_threads for lib in _blas_libraries().lib_controllers)
 
 
 def reset():
-    """Restore every default: float32, epsilon 1e-7, all available threads."""
+    """Restore every default: float32, epsilon 1e-7, threads as at start-up."""
     _state["floatx"] = _DEFAULT_FLOATX
     _state["epsilon"] = _DEFAULT_EPSILON
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    set_num_threads(_startup_threads())
+
+
+def _startup_threads():
+    """Threads at start-up: ``NUMBA_NUM_THREADS`` if set, else every CPU."""
+    return min(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1)
+
+
+if "NUMBA_NUM_THREADS" in os.environ:
+    set_num_threads(_startup_threads())

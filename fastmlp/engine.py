@@ -13,7 +13,7 @@ from numba import njit
 
 from .kernels.cpu import (
     accumulate_metrics, activation_backward, adagrad_update, adam_update, bias_activation_forward,
-    bias_gradient, clip_gradients, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
+    bias_gradient, clip_gradients, copy_rows, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
     rmsprop_update, sgd_update,
 )
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
@@ -29,7 +29,7 @@ SLOT_ROWS = {SGD: 1, RMSPROP: 3, ADAGRAD: 1, ADAM: 3}
 # Loss settings packed as [code, from_logits, fused].
 LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 
-_JIT = {"cache": True}
+_JIT = {"cache": True, "error_model": "numpy"}
 
 
 @njit(**_JIT)
@@ -46,7 +46,7 @@ def _forward(layers, params, a_ws, z_ws, a_off, z_off, nb):
             w_at = layers[l, W_OFFSET]
             matmul(x, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), z)
         else:
-            z[:, :] = x
+            copy_rows(x, z, 0)
         bias = params[max(b_at, 0):max(b_at, 0) + n_out]
         bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
     last = layers.shape[0] - 1
@@ -77,7 +77,7 @@ def _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb, fused):
             if l > 0:
                 matmul_nt(d, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), d_in)
         elif l > 0:
-            d_in[:, :] = d
+            copy_rows(d, d_in, 0)
 
 
 @njit(**_JIT)
@@ -111,7 +111,7 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
         gather_rows(X, order, start, a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)))
         out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
-            preds[start:start + nb] = out
+            copy_rows(out, preds, start)
         if loss[LOSS_CODE] >= 0:
             m = out.shape[1]
             dummy = d_ws[z_off[last]:z_off[last] + nb * m].reshape((nb, m))
@@ -131,8 +131,8 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
     n, d = X.shape
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        a_ws[a_off[0]:a_off[0] + nb * d] = X[start:start + nb].reshape(nb * d)
-        out[start:start + nb] = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+        copy_rows(X[start:start + nb], a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)), 0)
+        copy_rows(_forward(layers, params, a_ws, z_ws, a_off, z_off, nb), out, start)
 
 
 @njit(**_JIT)
@@ -168,7 +168,7 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, epoch_sums)
             epoch_sums[epoch_sums.shape[0] - 1] += nb
             if preds.shape[0] > 0:
-                preds[start:start + nb] = out
+                copy_rows(out, preds, start)
             _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb,
                       loss[LOSS_FUSED] != 0)
             _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step)

@@ -1,10 +1,10 @@
 """Each Numba kernel of ``fastmlp.kernels.cpu`` against the float64 NumPy reference.
 
 Shapes are small and odd (one row, ragged, widths 1 and 3). Every matrix product
-is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path) and every
-elementwise / optimizer kernel on both sides of ``PARALLEL_MIN_ELEMENTS`` (serial
-loop and ``prange``). Kernels are called directly with float32 and float64 arrays;
-outputs keep the dtype they were given.
+is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path), and every
+elementwise / optimizer kernel on small buffers and on buffers of at least ``PAR``
+elements (long vectorised loops with remainders). Kernels are called directly with
+float32 and float64 arrays; outputs keep the dtype they were given.
 """
 
 import zlib
@@ -16,7 +16,7 @@ import reference as ref
 from fastmlp.kernels import cpu, scalar
 
 DTYPES = [np.float32, np.float64]
-PAR = cpu.PARALLEL_MIN_ELEMENTS
+PAR = 32768  # a "large" buffer: long vectorised loops
 
 
 def tol(dtype):
@@ -57,7 +57,6 @@ def loss_params(dtype, delta=1.0):
 
 def test_threshold_constants():
     assert cpu.BLAS_MIN_FLOPS == 4096
-    assert cpu.PARALLEL_MIN_ELEMENTS == 32768
 
 
 def test_activation_codes_follow_names():

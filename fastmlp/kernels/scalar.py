@@ -39,7 +39,7 @@ _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def sigmoid(z):
     """Logistic function, stable for large ``|z|``.
 
@@ -54,7 +54,7 @@ def sigmoid(z):
     return e / (1.0 + e)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def activate(code, z):
     """Activation ``code`` applied to ``z`` (every activation but softmax).
 
@@ -95,7 +95,7 @@ def activate(code, z):
     return z
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def activation_grad(code, z, a):
     """Derivative of activation ``code`` at ``z``, given its output ``a``.
 
