@@ -16,6 +16,7 @@ from .kernels.cpu import (
     bias_gradient, clip_gradients, copy_rows, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
     rmsprop_update, sgd_update,
 )
+from .kernels.views import view2d
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
 
 SGD = 0
@@ -30,57 +31,58 @@ SLOT_ROWS = {SGD: 1, RMSPROP: 3, ADAGRAD: 1, ADAM: 3}
 LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 
 _JIT = {"cache": True, "error_model": "numpy"}
+_INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _forward(layers, params, a_ws, z_ws, a_off, z_off, nb):
     """Run every layer on the ``nb`` rows already gathered at ``a_ws[a_off[0]:]``."""
     for l in range(layers.shape[0]):
         n_in = layers[l, N_IN]
         n_out = layers[l, N_OUT]
-        x = a_ws[a_off[l]:a_off[l] + nb * n_in].reshape((nb, n_in))
-        z = z_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
-        a = a_ws[a_off[l + 1]:a_off[l + 1] + nb * n_out].reshape((nb, n_out))
+        x = view2d(a_ws, a_off[l], nb, n_in)
+        z = view2d(z_ws, z_off[l], nb, n_out)
+        a = view2d(a_ws, a_off[l + 1], nb, n_out)
         b_at = layers[l, B_OFFSET]
         if layers[l, KIND] == DENSE:
             w_at = layers[l, W_OFFSET]
-            matmul(x, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), z)
+            matmul(x, view2d(params, w_at, n_in, n_out), z)
         else:
             copy_rows(x, z, 0)
         bias = params[max(b_at, 0):max(b_at, 0) + n_out]
         bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
     last = layers.shape[0] - 1
     n_out = layers[last, N_OUT]
-    return a_ws[a_off[last + 1]:a_off[last + 1] + nb * n_out].reshape((nb, n_out))
+    return view2d(a_ws, a_off[last + 1], nb, n_out)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb, fused):
     """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``."""
     last = layers.shape[0] - 1
     for l in range(last, -1, -1):
         n_in = layers[l, N_IN]
         n_out = layers[l, N_OUT]
-        x = a_ws[a_off[l]:a_off[l] + nb * n_in].reshape((nb, n_in))
-        z = z_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
-        a = a_ws[a_off[l + 1]:a_off[l + 1] + nb * n_out].reshape((nb, n_out))
-        d = d_ws[z_off[l]:z_off[l] + nb * n_out].reshape((nb, n_out))
+        x = view2d(a_ws, a_off[l], nb, n_in)
+        z = view2d(z_ws, z_off[l], nb, n_out)
+        a = view2d(a_ws, a_off[l + 1], nb, n_out)
+        d = view2d(d_ws, z_off[l], nb, n_out)
         if not (l == last and fused):
             activation_backward(z, a, layers[l, ACT], d)
-        d_in = d_ws[z_off[l - 1]:z_off[l - 1] + nb * n_in].reshape((nb, n_in)) if l > 0 else d
+        d_in = view2d(d_ws, z_off[l - 1], nb, n_in) if l > 0 else d
         if layers[l, KIND] == DENSE:
             w_at = layers[l, W_OFFSET]
-            matmul_tn(x, d, grads[w_at:w_at + n_in * n_out].reshape((n_in, n_out)))
+            matmul_tn(x, d, view2d(grads, w_at, n_in, n_out))
             b_at = layers[l, B_OFFSET]
             if b_at >= 0:
                 bias_gradient(d, grads[b_at:b_at + n_out])
             if l > 0:
-                matmul_nt(d, params[w_at:w_at + n_in * n_out].reshape((n_in, n_out)), d_in)
+                matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
         elif l > 0:
             copy_rows(d, d_in, 0)
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step):
     """Clip the gradients, then apply optimizer ``opt``'s update for step ``step`` (0-based)."""
     clip_gradients(grads, var_offsets, var_sizes, clip)
@@ -108,13 +110,13 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
     last = layers.shape[0] - 1
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        gather_rows(X, order, start, a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)))
+        gather_rows(X, order, start, view2d(a_ws, a_off[0], nb, d))
         out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
         if loss[LOSS_CODE] >= 0:
             m = out.shape[1]
-            dummy = d_ws[z_off[last]:z_off[last] + nb * m].reshape((nb, m))
+            dummy = view2d(d_ws, z_off[last], nb, m)
             loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
                       order, start, lp, dummy, row_loss[:nb])
             batch_loss = 0.0
@@ -131,7 +133,7 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
     n, d = X.shape
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        copy_rows(X[start:start + nb], a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)), 0)
+        copy_rows(X[start:start + nb], view2d(a_ws, a_off[0], nb, d), 0)
         copy_rows(_forward(layers, params, a_ws, z_ws, a_off, z_off, nb), out, start)
 
 
@@ -155,10 +157,10 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
         epoch_sums = sums[e]
         for start in range(0, n, batch_size):
             nb = min(batch_size, n - start)
-            gather_rows(X, order, start, a_ws[a_off[0]:a_off[0] + nb * d].reshape((nb, d)))
+            gather_rows(X, order, start, view2d(a_ws, a_off[0], nb, d))
             out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
             m = out.shape[1]
-            d_out = d_ws[z_off[last]:z_off[last] + nb * m].reshape((nb, m))
+            d_out = view2d(d_ws, z_off[last], nb, m)
             loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
                       order, start, lp, d_out, row_loss[:nb])
             batch_loss = 0.0

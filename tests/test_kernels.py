@@ -56,7 +56,7 @@ def loss_params(dtype, delta=1.0):
 
 
 def test_threshold_constants():
-    assert cpu.BLAS_MIN_FLOPS == 4096
+    assert cpu.BLAS_MIN_FLOPS == 64
 
 
 def test_activation_codes_follow_names():
@@ -68,8 +68,8 @@ def test_activation_codes_follow_names():
 # ------------------------------------------------------------------------ products
 
 # (n, k, m): the loop path runs below BLAS_MIN_FLOPS multiply-adds, BLAS at or above.
-LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (5, 3, 7), (7, 1, 3), (3, 31, 44)]
-BLAS_SHAPES = [(1, 64, 64), (16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46)]
+LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (3, 3, 3), (7, 1, 3), (2, 5, 6)]
+BLAS_SHAPES = [(1, 8, 8), (16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46), (3, 31, 44)]
 
 
 @pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("blas", BLAS_SHAPES)])

@@ -30,7 +30,7 @@ from .scalar import (
 )
 
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
-BLAS_MIN_FLOPS = 4096
+BLAS_MIN_FLOPS = 64
 
 # error_model="numpy": a float division by zero gives inf/nan as in NumPy instead of
 # raising, which also keeps divisions free of branches so that loops vectorise.
