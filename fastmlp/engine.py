@@ -167,7 +167,8 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             for r in range(nb):
                 batch_loss += row_loss[r]
             epoch_sums[0] += batch_loss
-            accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, epoch_sums)
+            if metrics_i.shape[0] > 0:
+                accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, epoch_sums)
             epoch_sums[epoch_sums.shape[0] - 1] += nb
             if preds.shape[0] > 0:
                 copy_rows(out, preds, start)

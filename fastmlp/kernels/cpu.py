@@ -36,6 +36,11 @@ BLAS_MIN_FLOPS = 64
 # raising, which also keeps divisions free of branches so that loops vectorise.
 _INLINE = {"cache": True, "inline": "always", "error_model": "numpy"}
 _SERIAL = {"cache": True, "error_model": "numpy"}
+# Small kernels called every training step are inlined into the compiled drivers:
+# a call between separately compiled functions costs tens of nanoseconds, which
+# for tiny networks is more than the step's arithmetic. The large loss, metric and
+# activation kernels stay separate, which keeps the first compile short.
+_STEP = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
 # ----------------------------------------------------------------------------- data
@@ -47,7 +52,7 @@ def _copy_row(src, dst):
         dst[k] = src[k]
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def gather_rows(X, order, start, out):
     """Copy rows ``X[order[start:start + len(out)]]`` into ``out``.
 
@@ -67,7 +72,7 @@ def gather_rows(X, order, start, out):
         _copy_row(X[order[start + r]], out[r])
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def copy_rows(src, dst, start):
     """``dst[start:start + len(src)] = src``, element by element (no temporary copy).
 
@@ -99,7 +104,7 @@ def first_non_finite(values):
 # ----------------------------------------------------------------------- products
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def matmul(X, W, out):
     """``out = X @ W``, by BLAS when large and by loops when tiny.
 
@@ -124,7 +129,7 @@ def matmul(X, W, out):
                 out[r, j] += x * W[i, j]
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def matmul_tn(X, D, out):
     """``out = X.T @ D`` (weight gradient), by BLAS when large and by loops when tiny.
 
@@ -150,7 +155,7 @@ def matmul_tn(X, D, out):
                 out[i, j] += x * D[r, j]
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def matmul_nt(D, W, out):
     """``out = D @ W.T`` (input gradient), by BLAS when large and by loops when tiny.
 
@@ -256,7 +261,7 @@ def _activation_backward_row(z, a, act, d):
             d[j] = d[j] * activation_grad(act, z[j], a[j])
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def activation_backward(Z, A, act, D):
     """Turn ``D`` from dL/dA into dL/dZ in place.
 
@@ -276,7 +281,7 @@ def activation_backward(Z, A, act, D):
         _activation_backward_row(Z[r], A[r], act, D[r])
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def bias_gradient(D, db):
     """``db = D.sum(axis=0)``, each column summed in row order.
 
@@ -591,7 +596,7 @@ def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
 # --------------------------------------------------------------------- optimizers
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def clip_gradients(grads, var_offsets, var_sizes, clip):
     """Clip gradients in place the way Keras does before an update.
 
@@ -630,7 +635,7 @@ def clip_gradients(grads, var_offsets, var_sizes, clip):
             grads[i] = min(max(grads[i], -clipvalue), clipvalue)
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def sgd_update(params, grads, momentum_slot, h):
     """Keras SGD step over the flat buffer.
 
@@ -657,7 +662,7 @@ def sgd_update(params, grads, momentum_slot, h):
             params[i] += m
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
     """Keras RMSprop step (epsilon inside the square root).
 
@@ -698,7 +703,7 @@ def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
             params[i] -= lr * g / np.sqrt(v + eps)
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def adagrad_update(params, grads, accumulator, h):
     """Keras Adagrad step (epsilon inside the square root).
 
@@ -717,7 +722,7 @@ def adagrad_update(params, grads, accumulator, h):
         params[i] -= lr * g / np.sqrt(acc + eps)
 
 
-@njit(**_SERIAL)
+@njit(**_STEP)
 def adam_update(params, grads, m_slot, v_slot, vhat_slot, h):
     """Keras Adam step in the epsilon-hat form.
 

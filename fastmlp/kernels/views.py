@@ -1,15 +1,17 @@
 """Zero-cost 2-D views into flat buffers, for use inside compiled code.
 
 ``buffer[start:start + rows * cols].reshape((rows, cols))`` costs about 14 ns in
-Numba (it calls a C helper to check the reshape); the training loop takes a few
-dozen such views per step, which for tiny networks is more than the arithmetic.
-:func:`view2d` builds the same C-contiguous view directly (about 1 ns): the
-caller guarantees that the range lies inside the buffer.
+Numba (it calls a C helper to check the reshape) plus two atomic reference-count
+updates; the training loop takes a few dozen such views per step, which for tiny
+networks is more than the arithmetic. :func:`view2d` builds the same C-contiguous
+view directly and without reference counting: it borrows the buffer, so it is
+valid only while the buffer is alive, and it must never be returned to Python.
+The compiled drivers use it on buffers they receive as arguments.
 """
 
 from numba import types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
+from numba.core.imputils import impl_ret_untracked
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
@@ -17,6 +19,8 @@ from numba.np.arrayobj import make_array, populate_array
 @intrinsic
 def view2d(typingctx, buffer, start, rows, cols):
     """C-contiguous ``(rows, cols)`` view of ``buffer[start:start + rows * cols]``.
+
+    The view holds no reference to the buffer (see the module docstring).
 
     Parameters
     ----------
@@ -40,9 +44,8 @@ def view2d(typingctx, buffer, start, rows, cols):
             shape=cgutils.pack_array(builder, [rows_value, cols_value]),
             strides=cgutils.pack_array(builder, [builder.mul(cols_value, itemsize), itemsize]),
             itemsize=itemsize,
-            meminfo=source.meminfo,
-            parent=source.parent,
+            meminfo=None,
         )
-        return impl_ret_borrowed(context, builder, sig.return_type, view._getvalue())
+        return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
 
     return signature, codegen
