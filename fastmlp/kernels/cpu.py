@@ -28,6 +28,7 @@ from .scalar import (
     SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate, activation_grad,
     sigmoid,
 )
+from .views import row
 
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
 BLAS_MIN_FLOPS = 64
@@ -69,7 +70,7 @@ def gather_rows(X, order, start, out):
     """
     nb, d = out.shape
     for r in range(nb):
-        _copy_row(X[order[start + r]], out[r])
+        _copy_row(row(X, order[start + r]), row(out, r))
 
 
 @njit(**_STEP)
@@ -84,7 +85,7 @@ def copy_rows(src, dst, start):
         First row of ``dst`` to write.
     """
     for r in range(src.shape[0]):
-        _copy_row(src[r], dst[start + r])
+        _copy_row(row(src, r), row(dst, start + r))
 
 
 @njit(**_SERIAL)
@@ -236,7 +237,7 @@ def bias_activation_forward(Z, b, use_bias, act, A):
     """
     n, m = Z.shape
     for r in range(n):
-        _bias_activation_row(Z[r], b, use_bias, act, A[r])
+        _bias_activation_row(row(Z, r), b, use_bias, act, row(A, r))
 
 
 @njit(**_INLINE)
@@ -278,7 +279,7 @@ def activation_backward(Z, A, act, D):
     if act == 0:
         return
     for r in range(n):
-        _activation_backward_row(Z[r], A[r], act, D[r])
+        _activation_backward_row(row(Z, r), row(A, r), act, row(D, r))
 
 
 @njit(**_STEP)
@@ -507,8 +508,8 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
     """
     nb, m = A.shape
     for r in range(nb):
-        _loss_row(code, from_logits, fused, A[r], Y[order[start + r]],
-                  SW[order[start + r]], lp, nb, D[r], row_loss, r)
+        _loss_row(code, from_logits, fused, row(A, r), row(Y, order[start + r]),
+                  SW[order[start + r]], lp, nb, row(D, r), row_loss, r)
 
 
 # ------------------------------------------------------------------------ metrics
@@ -588,7 +589,8 @@ def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
         total = 0.0
         for r in range(A.shape[0]):
             total += metric_value(
-                metrics_i[i, 0], metrics_i[i, 1], metrics_f[i], A[r], Y[order[start + r]], lp
+                metrics_i[i, 0], metrics_i[i, 1], metrics_f[i], row(A, r), row(Y, order[start + r]),
+                lp
             )
         sums[1 + i] += total
 

@@ -49,3 +49,39 @@ def view2d(typingctx, buffer, start, rows, cols):
         return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
 
     return signature, codegen
+
+
+@intrinsic
+def row(typingctx, matrix, index):
+    """Row ``index`` of a C-contiguous 2-D array, as a borrowed 1-D view.
+
+    Like ``matrix[index]`` without the reference counting (see the module
+    docstring); ``index`` is not checked.
+
+    Parameters
+    ----------
+    matrix : 2-D C-contiguous array
+    index : int
+    """
+    if not (isinstance(matrix, types.Array) and matrix.ndim == 2 and matrix.layout == "C"):
+        return None
+    signature = types.Array(matrix.dtype, 1, "C")(matrix, types.intp)
+
+    def codegen(context, builder, sig, args):
+        matrix_value, index_value = args
+        source = make_array(sig.args[0])(context, builder, matrix_value)
+        view = make_array(sig.return_type)(context, builder)
+        cols = cgutils.unpack_tuple(builder, source.shape, 2)[1]
+        itemsize = context.get_constant(
+            types.intp, context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype)))
+        populate_array(
+            view,
+            data=builder.gep(source.data, [builder.mul(index_value, cols)]),
+            shape=cgutils.pack_array(builder, [cols]),
+            strides=cgutils.pack_array(builder, [itemsize]),
+            itemsize=itemsize,
+            meminfo=None,
+        )
+        return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
+
+    return signature, codegen
