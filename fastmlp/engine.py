@@ -98,13 +98,29 @@ def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, st
         adam_update(params, grads, slots[0], slots[1], slots[2], h)
 
 
+@njit(**_INLINE)
+def _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f, d_out, row_loss,
+                 sums):
+    """Add one batch's weighted loss, metric values and row count to ``sums``.
+
+    The loss gradient with respect to the output layer goes to ``d_out``.
+    """
+    nb = out.shape[0]
+    loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
+              order, start, lp, d_out, row_loss[:nb])
+    batch_loss = 0.0
+    for r in range(nb):
+        batch_loss += row_loss[r]
+    sums[0] += batch_loss
+    if metrics_i.shape[0] > 0:
+        accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, sums)
+    sums[sums.shape[0] - 1] += nb
+
+
 @njit(**_JIT)
 def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_off, z_off,
-                   loss, lp, metrics_i, metrics_f, sums, row_loss, preds):
-    """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``.
-
-    With ``loss[0] == -1`` only the outputs are computed (prediction).
-    """
+                    loss, lp, metrics_i, metrics_f, sums, row_loss, preds):
+    """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``."""
     n, d = X.shape
     order = np.arange(n)
     last = layers.shape[0] - 1
@@ -114,17 +130,8 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
         out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
-        if loss[LOSS_CODE] >= 0:
-            m = out.shape[1]
-            dummy = view2d(d_ws, z_off[last], nb, m)
-            loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
-                      order, start, lp, dummy, row_loss[:nb])
-            batch_loss = 0.0
-            for r in range(nb):
-                batch_loss += row_loss[r]
-            sums[0] += batch_loss
-            accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, sums)
-            sums[sums.shape[0] - 1] += nb
+        _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
+                     view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, sums)
 
 
 @njit(**_JIT)
@@ -139,9 +146,9 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
 
 @njit(**_JIT)
 def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
-              layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
-              a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
-              sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds):
+                      layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
+                      a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
+                      sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds):
     """Train ``n_epochs`` epochs and return the optimizer step count after them.
 
     See :meth:`Engine.fit_epochs` for the arguments.
@@ -154,22 +161,12 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             for i in range(n):
                 order[i] = i
             np.random.shuffle(order)
-        epoch_sums = sums[e]
         for start in range(0, n, batch_size):
             nb = min(batch_size, n - start)
             gather_rows(X, order, start, view2d(a_ws, a_off[0], nb, d))
             out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
-            m = out.shape[1]
-            d_out = view2d(d_ws, z_off[last], nb, m)
-            loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
-                      order, start, lp, d_out, row_loss[:nb])
-            batch_loss = 0.0
-            for r in range(nb):
-                batch_loss += row_loss[r]
-            epoch_sums[0] += batch_loss
-            if metrics_i.shape[0] > 0:
-                accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, epoch_sums)
-            epoch_sums[epoch_sums.shape[0] - 1] += nb
+            _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
+                         view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, sums[e])
             if preds.shape[0] > 0:
                 copy_rows(out, preds, start)
             _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb,
@@ -178,8 +175,8 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             step += 1
         if Xv.shape[0] > 0:
             evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws, d_ws,
-                           a_off, z_off, loss, lp, metrics_i, metrics_f, val_sums[e], row_loss,
-                           val_preds)
+                            a_off, z_off, loss, lp, metrics_i, metrics_f, val_sums[e], row_loss,
+                            val_preds)
     return step
 
 

@@ -334,9 +334,10 @@ class Sequential:
             if sw.shape[1] != 1:
                 raise ValueError(f"{owner}: sample_weight must have one value per sample; got "
                                  f"shape {np.shape(sample_weight)}.")
-            sw = np.ascontiguousarray(sw[:, 0])
-            same_length(owner, [("x", np.empty((n, 0))), ("sample_weight", sw)])
-            return sw
+            if sw.shape[0] != n:
+                raise ValueError(f"{owner}: x and sample_weight must have the same number of "
+                                 f"rows; got {n} and {sw.shape[0]}.")
+            return np.ascontiguousarray(sw[:, 0])
         return np.ones(n, dtype=dtype)
 
     @staticmethod
