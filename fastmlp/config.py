@@ -92,7 +92,6 @@ def set_num_threads(n):
             f"CPUs); got {n!r}."
         )
     _blas_libraries().limit(limits=int(n))
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
 def get_num_threads():
