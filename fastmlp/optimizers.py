@@ -112,10 +112,11 @@ class Optimizer:
         self.state.hyper[:len(values)] = np.asarray(values, dtype=np.float64)
 
     def variables_count(self):
-        """Number of optimizer values Keras's summary counts (slots plus ``iterations``)."""
+        """Number of optimizer values Keras's summary counts: slots, ``iteration`` and
+        ``learning_rate``."""
         if self.state is None:
             return 0
-        return len(self.slot_names()) * self.state.slots.shape[1] + 1
+        return len(self.slot_names()) * self.state.slots.shape[1] + 2
 
     def get_config(self):
         """Return the constructor arguments."""

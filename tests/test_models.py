@@ -886,3 +886,20 @@ def test_accuracy_resolves_to_categorical_for_one_hot():
     expected = ref.categorical_accuracy(y, preds).mean()
     assert logs["accuracy"] == pytest.approx(expected)
     assert 0 < expected < 1
+
+
+def test_summary_counts_optimizer_variables_as_keras(capsys):
+    """Keras 3 counts the slots plus the optimizer's iteration and learning_rate."""
+    x, y = np.ones((4, 2)), np.ones((4, 1))
+    model = fastmlp.Sequential([fastmlp.Input((2,)), Dense(2, activation="sigmoid"),
+                                Dense(1, activation="sigmoid")])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
+    model.fit(x, y, verbose=0)
+    model.summary()
+    out = capsys.readouterr().out
+    assert " Total params: 11 (44.00 B)" in out and " Optimizer params: 2 (8.00 B)" in out
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, verbose=0)
+    model.summary()
+    out = capsys.readouterr().out
+    assert " Total params: 29 (116.00 B)" in out and " Optimizer params: 20 (80.00 B)" in out
