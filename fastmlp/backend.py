@@ -86,7 +86,7 @@ class Variable:
 
     def __repr__(self):
         return (f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, "
-                f"value={self.value!r}>")
+                f"value={self.value}>")
 
 
 def _array(x):
