@@ -31,3 +31,16 @@ def restore_config():
         yield
     finally:
         fastmlp.config.reset()
+
+
+@pytest.fixture(params=["tiny", "general"])
+def training_path(request, monkeypatch):
+    """Run the test through both training paths of the compiled driver.
+
+    Models whose layers are all at most ``fastmlp.engine.TINY_UNITS`` wide take the
+    tiny path (update and bias gradient inlined into the step); ``"general"`` sets
+    the limit to 0 so that the same small model takes the out-of-line kernels.
+    """
+    if request.param == "general":
+        monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", 0)
+    return request.param

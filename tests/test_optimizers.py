@@ -205,7 +205,7 @@ OPTIMIZER_CASES = [
 
 @pytest.mark.parametrize("name,make,make_ref", OPTIMIZER_CASES, ids=[c[0] for c in
                                                                      OPTIMIZER_CASES])
-def test_several_steps_float64(name, make, make_ref, float64):
+def test_several_steps_float64(name, make, make_ref, float64, training_path):
     got, expected, losses, ref_losses, (w0, _, _) = trained_pair(make(), make_ref())
     for g, e in zip(got, expected):
         assert g.dtype == np.float64
@@ -217,7 +217,7 @@ def test_several_steps_float64(name, make, make_ref, float64):
 
 @pytest.mark.parametrize("name,make,make_ref", OPTIMIZER_CASES[::2],
                          ids=[c[0] for c in OPTIMIZER_CASES[::2]])
-def test_several_steps_float32(name, make, make_ref):
+def test_several_steps_float32(name, make, make_ref, training_path):
     got, expected, losses, ref_losses, _ = trained_pair(make(), make_ref(), dtype=np.float32)
     for g, e in zip(got, expected):
         assert g.dtype == np.float32
@@ -280,7 +280,7 @@ CLIP_CASES = [
 
 
 @pytest.mark.parametrize("name,make,make_ref", CLIP_CASES, ids=[c[0] for c in CLIP_CASES])
-def test_clipping_matches_keras(name, make, make_ref, float64):
+def test_clipping_matches_keras(name, make, make_ref, float64, training_path):
     got, expected, losses, ref_losses, (w0, x, y) = trained_pair(make(), make_ref())
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)

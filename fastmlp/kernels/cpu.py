@@ -48,6 +48,16 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 _STEP = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
+def _inline_twin(kernel):
+    """``kernel`` compiled again, to be inlined into its caller.
+
+    The training driver calls these twins instead of the out-of-line kernels when
+    every layer is tiny (see ``fastmlp.engine.TINY_UNITS``): there a call costs
+    more than the arithmetic, and loops of a few elements need no vectorising.
+    """
+    return njit(**_INLINE)(kernel.py_func)
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -792,3 +802,12 @@ def loss_values(code, from_logits, A, Y, lp, out):
     """
     for r in range(A.shape[0]):
         out[r] = loss_value(code, from_logits, A[r], Y[r], lp)
+
+
+# ------------------------------------------------------ inlined twins (tiny layers)
+
+bias_gradient_inline = _inline_twin(bias_gradient)
+sgd_update_inline = _inline_twin(sgd_update)
+rmsprop_update_inline = _inline_twin(rmsprop_update)
+adagrad_update_inline = _inline_twin(adagrad_update)
+adam_update_inline = _inline_twin(adam_update)

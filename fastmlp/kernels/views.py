@@ -1,12 +1,13 @@
-"""Zero-cost 2-D views into flat buffers, for use inside compiled code.
+"""Zero-cost views into flat buffers, for use inside compiled code.
 
 ``buffer[start:start + rows * cols].reshape((rows, cols))`` costs about 14 ns in
 Numba (it calls a C helper to check the reshape) plus two atomic reference-count
-updates; the training loop takes a few dozen such views per step, which for tiny
-networks is more than the arithmetic. :func:`view2d` builds the same C-contiguous
-view directly and without reference counting: it borrows the buffer, so it is
+updates, and a plain slice still pays the two reference-count updates; the
+training loop takes a few dozen such views per step, which for tiny networks is
+more than the arithmetic. The intrinsics here build the same C-contiguous views
+directly and without reference counting: a view borrows its buffer, so it is
 valid only while the buffer is alive, and it must never be returned to Python.
-The compiled drivers use it on buffers they receive as arguments.
+The compiled drivers use them on buffers they receive as arguments.
 """
 
 from numba import types
@@ -16,11 +17,55 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 
+def _borrowed_view(context, builder, view_type, data, shape):
+    """Lower a C-contiguous array of ``view_type`` over ``data``, with no meminfo."""
+    view = make_array(view_type)(context, builder)
+    itemsize = context.get_constant(
+        types.intp, context.get_abi_sizeof(context.get_data_type(view_type.dtype)))
+    strides = [itemsize]
+    for extent in reversed(shape[1:]):
+        strides.insert(0, builder.mul(extent, strides[0]))
+    populate_array(
+        view,
+        data=data,
+        shape=cgutils.pack_array(builder, shape),
+        strides=cgutils.pack_array(builder, strides),
+        itemsize=itemsize,
+        meminfo=None,
+    )
+    return impl_ret_untracked(context, builder, view_type, view._getvalue())
+
+
+def _is_c_array(value, ndim):
+    return isinstance(value, types.Array) and value.ndim == ndim and value.layout == "C"
+
+
+@intrinsic
+def view1d(typingctx, buffer, start, length):
+    """``buffer[start:start + length]`` as a borrowed view.
+
+    Parameters
+    ----------
+    buffer : 1-D C-contiguous array
+    start, length : int
+        Offset of the first element, and the view's length. Not checked.
+    """
+    if not _is_c_array(buffer, 1):
+        return None
+    signature = buffer(buffer, types.intp, types.intp)
+
+    def codegen(context, builder, sig, args):
+        buffer_value, start_value, length_value = args
+        source = make_array(sig.args[0])(context, builder, buffer_value)
+        return _borrowed_view(context, builder, sig.return_type,
+                              builder.gep(source.data, [start_value]), [length_value])
+
+    return signature, codegen
+
+
 @intrinsic
 def view2d(typingctx, buffer, start, rows, cols):
     """C-contiguous ``(rows, cols)`` view of ``buffer[start:start + rows * cols]``.
-
-    The view holds no reference to the buffer (see the module docstring).
 
     Parameters
     ----------
@@ -28,25 +73,15 @@ def view2d(typingctx, buffer, start, rows, cols):
     start, rows, cols : int
         Offset of the first element, and the view's shape. Not checked.
     """
-    if not (isinstance(buffer, types.Array) and buffer.ndim == 1 and buffer.layout == "C"):
+    if not _is_c_array(buffer, 1):
         return None
     signature = types.Array(buffer.dtype, 2, "C")(buffer, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, sig, args):
         buffer_value, start_value, rows_value, cols_value = args
         source = make_array(sig.args[0])(context, builder, buffer_value)
-        view = make_array(sig.return_type)(context, builder)
-        itemsize = context.get_constant(
-            types.intp, context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype)))
-        populate_array(
-            view,
-            data=builder.gep(source.data, [start_value]),
-            shape=cgutils.pack_array(builder, [rows_value, cols_value]),
-            strides=cgutils.pack_array(builder, [builder.mul(cols_value, itemsize), itemsize]),
-            itemsize=itemsize,
-            meminfo=None,
-        )
-        return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
+        return _borrowed_view(context, builder, sig.return_type,
+                              builder.gep(source.data, [start_value]), [rows_value, cols_value])
 
     return signature, codegen
 
@@ -55,33 +90,22 @@ def view2d(typingctx, buffer, start, rows, cols):
 def row(typingctx, matrix, index):
     """Row ``index`` of a C-contiguous 2-D array, as a borrowed 1-D view.
 
-    Like ``matrix[index]`` without the reference counting (see the module
-    docstring); ``index`` is not checked.
+    Like ``matrix[index]`` without the reference counting; ``index`` is not checked.
 
     Parameters
     ----------
     matrix : 2-D C-contiguous array
     index : int
     """
-    if not (isinstance(matrix, types.Array) and matrix.ndim == 2 and matrix.layout == "C"):
+    if not _is_c_array(matrix, 2):
         return None
     signature = types.Array(matrix.dtype, 1, "C")(matrix, types.intp)
 
     def codegen(context, builder, sig, args):
         matrix_value, index_value = args
         source = make_array(sig.args[0])(context, builder, matrix_value)
-        view = make_array(sig.return_type)(context, builder)
         cols = cgutils.unpack_tuple(builder, source.shape, 2)[1]
-        itemsize = context.get_constant(
-            types.intp, context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype)))
-        populate_array(
-            view,
-            data=builder.gep(source.data, [builder.mul(index_value, cols)]),
-            shape=cgutils.pack_array(builder, [cols]),
-            strides=cgutils.pack_array(builder, [itemsize]),
-            itemsize=itemsize,
-            meminfo=None,
-        )
-        return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
+        return _borrowed_view(context, builder, sig.return_type,
+                              builder.gep(source.data, [builder.mul(index_value, cols)]), [cols])
 
     return signature, codegen
