@@ -17,7 +17,8 @@ from .kernels.cpu import (
     clip_gradients, copy_rows, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
     rmsprop_update, rmsprop_update_inline, sgd_update, sgd_update_inline,
 )
-from .kernels.views import row, view1d, view2d
+from .kernels.scalar import RELU
+from .kernels.views import row, row_block, view1d, view2d
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
 
 SGD = 0
@@ -33,9 +34,11 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 
 #: When every layer is at most this wide, training inlines the bias gradient and
 #: the optimizer update into the step instead of calling them: for XOR-sized
-#: models a call costs more than its arithmetic (XOR: about 310 ns per step
-#: against 400). Inlining the activation and loss kernels as well saved another
-#: 10-30 ns but doubled the first compile (19 s to 32-41 s), so they stay calls.
+#: models a call costs more than its arithmetic (XOR: 310-330 ns per step against
+#: 350-430). Inlining the activation and loss kernels as well reached 270-300 ns,
+#: but in this driver it doubled the first compile (19 s to 32-41 s), and as a
+#: separate tiny-model driver (kernels passed to the helpers as arguments) it
+#: took 31 s for XOR and added 3 s to every other model's, so they stay calls.
 TINY_UNITS = 8
 
 _JIT = {"cache": True, "error_model": "numpy"}
@@ -43,14 +46,16 @@ _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
 @njit(**_INLINE)
-def _forward(layers, params, a_ws, z_ws, a_off, z_off, nb):
-    """Run every layer on the ``nb`` rows already gathered at ``a_ws[a_off[0]:]``."""
+def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb):
+    """Run every layer on the batch ``x0`` (``nb`` rows)."""
     for l in range(layers.shape[0]):
         n_in = layers[l, N_IN]
         n_out = layers[l, N_OUT]
-        x = view2d(a_ws, a_off[l], nb, n_in)
-        z = view2d(z_ws, z_off[l], nb, n_out)
+        x = x0 if l == 0 else view2d(a_ws, a_off[l], nb, n_in)
         a = view2d(a_ws, a_off[l + 1], nb, n_out)
+        # Relu runs in place on A, which saves a pass over memory: its backward
+        # pass reads A, not Z.
+        z = a if layers[l, ACT] == RELU else view2d(z_ws, z_off[l], nb, n_out)
         b_at = layers[l, B_OFFSET]
         if layers[l, KIND] == DENSE:
             w_at = layers[l, W_OFFSET]
@@ -65,7 +70,7 @@ def _forward(layers, params, a_ws, z_ws, a_off, z_off, nb):
 
 
 @njit(**_INLINE)
-def _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny):
+def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny):
     """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``.
 
     ``tiny`` selects the inlined bias-gradient kernel (see :data:`TINY_UNITS`).
@@ -74,7 +79,7 @@ def _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, 
     for l in range(last, -1, -1):
         n_in = layers[l, N_IN]
         n_out = layers[l, N_OUT]
-        x = view2d(a_ws, a_off[l], nb, n_in)
+        x = x0 if l == 0 else view2d(a_ws, a_off[l], nb, n_in)
         z = view2d(z_ws, z_off[l], nb, n_out)
         a = view2d(a_ws, a_off[l + 1], nb, n_out)
         d = view2d(d_ws, z_off[l], nb, n_out)
@@ -148,13 +153,12 @@ def _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f, d_out
 def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_off, z_off,
                     loss, lp, metrics_i, metrics_f, sums, row_loss, preds):
     """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``."""
-    n, d = X.shape
+    n = X.shape[0]
     order = np.arange(n)
     last = layers.shape[0] - 1
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        gather_rows(X, order, start, view2d(a_ws, a_off[0], nb, d))
-        out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+        out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
         _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
@@ -164,11 +168,11 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
 @njit(**_JIT)
 def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out):
     """Model outputs for every row of ``X`` into ``out``, ``batch_size`` rows at a time."""
-    n, d = X.shape
+    n = X.shape[0]
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        copy_rows(X[start:start + nb], view2d(a_ws, a_off[0], nb, d), 0)
-        copy_rows(_forward(layers, params, a_ws, z_ws, a_off, z_off, nb), out, start)
+        batch_out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off, nb)
+        copy_rows(batch_out, out, start)
 
 
 @njit(**_JIT)
@@ -190,15 +194,26 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             for i in range(n):
                 order[i] = i
             np.random.shuffle(order)
+        # Batches of rows in order are read from X where they lie; shuffled ones
+        # are gathered into the first workspace block.
+        in_order = True
+        for i in range(n):
+            if order[i] != i:
+                in_order = False
+                break
         for start in range(0, n, batch_size):
             nb = min(batch_size, n - start)
-            gather_rows(X, order, start, view2d(a_ws, a_off[0], nb, d))
-            out = _forward(layers, params, a_ws, z_ws, a_off, z_off, nb)
+            if in_order:
+                x0 = row_block(X, start, nb)
+            else:
+                x0 = view2d(a_ws, a_off[0], nb, d)
+                gather_rows(X, order, start, x0)
+            out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
             _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
                          view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
             if preds.shape[0] > 0:
                 copy_rows(out, preds, start)
-            _backward(layers, params, grads, a_ws, z_ws, d_ws, a_off, z_off, nb,
+            _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
                       loss[LOSS_FUSED] != 0, tiny)
             _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step, tiny)
             step += 1

@@ -177,9 +177,26 @@ def test_bias_activation_forward(name, dtype):
             Zk = Z.copy()
             cpu.bias_activation_forward(Zk, b, use_bias, code_of(name), A)
             assert Zk.dtype == dtype and A.dtype == dtype
-            np.testing.assert_allclose(Zk, expected_z, **tol(dtype))
-            np.testing.assert_allclose(A, ref.activation(name, Zk.astype(np.float64)),
+            if name == "relu":
+                np.testing.assert_array_equal(Zk, Z)  # relu leaves Z as it was
+            else:
+                np.testing.assert_allclose(Zk, expected_z, **tol(dtype))
+            np.testing.assert_allclose(A, ref.activation(name, expected_z),
                                        **tol(dtype), err_msg=f"{name} {shape} bias={use_bias}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_runs_in_place_and_backward_reads_only_a(dtype):
+    """The driver passes A as Z for relu layers: forward in place, backward from A."""
+    Z, b = _pre_activations("relu", (5, 3), dtype)
+    expected = np.maximum(Z.astype(np.float64) + b, 0)
+    A = Z.copy()
+    cpu.bias_activation_forward(A, b, True, code_of("relu"), A)
+    np.testing.assert_allclose(A, expected, **tol(dtype))
+    D = rng_for("d", "relu", (5, 3)).normal(size=(5, 3)).astype(dtype)
+    Dk = D.copy()
+    cpu.activation_backward(np.full_like(Z, np.nan), A, code_of("relu"), Dk)
+    np.testing.assert_array_equal(Dk, np.where(expected > 0, D, 0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

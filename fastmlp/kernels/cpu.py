@@ -172,7 +172,7 @@ def matmul_tn(X, D, out):
 
 @njit(**_STEP)
 def matmul_nt(D, W, out):
-    """``out = D @ W.T`` (input gradient), by BLAS when large and by loops when tiny.
+    """``out = D @ W.T`` (input gradient), by BLAS when large, by loops when tiny or ``m == 1``.
 
     Parameters
     ----------
@@ -183,8 +183,16 @@ def matmul_nt(D, W, out):
     """
     n, m = D.shape
     k = W.shape[0]
-    if n * k * m >= BLAS_MIN_FLOPS:
+    if m > 1 and n * k * m >= BLAS_MIN_FLOPS:
         np.dot(D, W.T, out)
+        return
+    if m == 1:
+        # One output unit: an outer product, one vector loop per row (32x32: about
+        # 80 ns against BLAS's 240).
+        for r in range(n):
+            d = D[r, 0]
+            for i in range(k):
+                out[r, i] = d * W[i, 0]
         return
     for r in range(n):
         for i in range(k):
@@ -214,6 +222,18 @@ def softmax_row(z, a):
 
 @njit(**_INLINE)
 def _bias_activation_row(z, b, use_bias, act, a):
+    if act == RELU:
+        # One pass, and z is left as it is (relu's derivative is read from a):
+        # 32x32, 110 ns against 220 for a bias pass and then a relu pass.
+        if use_bias:
+            for j in range(z.shape[0]):
+                v = z[j] + b[j]
+                a[j] = v if v > 0 else 0.0
+        else:
+            for j in range(z.shape[0]):
+                v = z[j]
+                a[j] = v if v > 0 else 0.0
+        return
     if use_bias:
         for j in range(z.shape[0]):
             z[j] += b[j]
@@ -221,13 +241,12 @@ def _bias_activation_row(z, b, use_bias, act, a):
     # so that LLVM turns them into branch-free vector code.
     if act == SOFTMAX:
         softmax_row(z, a)
-    elif act == RELU:
-        for j in range(z.shape[0]):
-            v = z[j]
-            a[j] = v if v > 0 else 0.0
     elif act == LINEAR:
         for j in range(z.shape[0]):
             a[j] = z[j]
+    elif act == SIGMOID:
+        for j in range(z.shape[0]):
+            a[j] = sigmoid(z[j])
     else:
         for j in range(z.shape[0]):
             a[j] = activate(act, z[j])
@@ -237,10 +256,13 @@ def _bias_activation_row(z, b, use_bias, act, a):
 def bias_activation_forward(Z, b, use_bias, act, A):
     """Add the bias to ``Z`` in place, then ``A = act(Z)``.
 
+    Relu leaves ``Z`` unchanged (its backward pass reads ``A``), so ``A`` may
+    be ``Z`` itself there.
+
     Parameters
     ----------
     Z : ndarray, shape (n, m)
-        Pre-activations ``X @ W``; the bias is added in place.
+        Pre-activations ``X @ W``; the bias is added in place (not for relu).
     b : ndarray, shape (m,)
         Bias (ignored unless ``use_bias``).
     use_bias : bool
@@ -264,7 +286,7 @@ def _activation_backward_row(z, a, act, d):
             d[j] = a[j] * (d[j] - dot)
     elif act == RELU:
         for j in range(d.shape[0]):
-            d[j] = d[j] if z[j] > 0 else 0.0
+            d[j] = d[j] if a[j] > 0 else 0.0
     elif act == SIGMOID:
         for j in range(d.shape[0]):
             d[j] = d[j] * (a[j] * (1 - a[j]))
@@ -283,7 +305,7 @@ def activation_backward(Z, A, act, D):
     Parameters
     ----------
     Z, A : ndarray, shape (n, m)
-        Pre-activations and activations of the forward pass.
+        Pre-activations (not read for relu) and activations of the forward pass.
     act : int
         Activation code.
     D : ndarray, shape (n, m)
@@ -370,8 +392,16 @@ def loss_value(code, from_logits, a, y, lp):
                 z = a[j]
                 total += max(z, 0.0) - z * y[j] + math.log1p(math.exp(-abs(z)))
             else:
+                # A term whose label weight is exactly 0 is exactly 0 (p is clipped, so
+                # its log is finite): hard labels need one log, not two.
                 p = min(max(a[j], eps), hi)
-                total -= y[j] * math.log(p) + (1.0 - y[j]) * math.log(1.0 - p)
+                t = y[j]
+                term = 0.0
+                if t != 0:
+                    term = t * math.log(p)
+                if t != 1:
+                    term += (1.0 - t) * math.log(1.0 - p)
+                total -= term
         return total / m
     # Categorical and sparse categorical cross-entropy.
     sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY

@@ -109,3 +109,29 @@ def row(typingctx, matrix, index):
                               builder.gep(source.data, [builder.mul(index_value, cols)]), [cols])
 
     return signature, codegen
+
+
+@intrinsic
+def row_block(typingctx, matrix, start, count):
+    """Rows ``start:start + count`` of a C-contiguous 2-D array, as a borrowed view.
+
+    Like ``matrix[start:start + count]`` without the reference counting; nothing
+    is checked.
+
+    Parameters
+    ----------
+    matrix : 2-D C-contiguous array
+    start, count : int
+    """
+    if not _is_c_array(matrix, 2):
+        return None
+    signature = types.Array(matrix.dtype, 2, "C")(matrix, types.intp, types.intp)
+
+    def codegen(context, builder, sig, args):
+        matrix_value, start_value, count_value = args
+        source = make_array(sig.args[0])(context, builder, matrix_value)
+        cols = cgutils.unpack_tuple(builder, source.shape, 2)[1]
+        data = builder.gep(source.data, [builder.mul(start_value, cols)])
+        return _borrowed_view(context, builder, sig.return_type, data, [count_value, cols])
+
+    return signature, codegen
