@@ -523,6 +523,24 @@ def test_shuffle_changes_the_order_but_not_the_data():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("width", [4, 40])
+def test_gathered_and_in_place_batches_train_alike(width, float64):
+    """Shuffled batches are gathered into the workspace, ordered ones read from x in
+    place; with one batch per epoch only the summation order differs."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(24, 3))
+    y = rng.uniform(size=(24, 2))
+    weights = []
+    for shuffle in (False, True):
+        fastmlp.utils.set_random_seed(2)
+        model = fastmlp.Sequential([Dense(width, "tanh", input_dim=3), Dense(2, "sigmoid")])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, batch_size=24, epochs=3, shuffle=shuffle, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_results_do_not_depend_on_thread_count(restore_config):
     """Training is bitwise identical with 1 and with every BLAS thread."""
     rng = np.random.default_rng(1)
