@@ -22,8 +22,9 @@ def _exit_reason(code):
     return f"exit status {code}, no output"
 
 
-def run_python(name, args, env=None, timeout=600, need_json=True):
-    """Run ``python ARGS`` in the repository root and parse its JSON line.
+def run_python(name, args, env=None, timeout=600, need_json=True, source_root=REPO,
+               prefix=(), drop_env=()):
+    """Run ``python ARGS`` in ``source_root`` and parse its JSON line.
 
     Parameters
     ----------
@@ -32,12 +33,19 @@ def run_python(name, args, env=None, timeout=600, need_json=True):
     args : list of str
         Interpreter arguments (e.g. ``["-c", code]``).
     env : dict, optional
-        Extra environment variables; the repository root is put first on
-        ``PYTHONPATH`` so the working tree's packages are imported.
+        Extra environment variables; ``source_root`` is put first on
+        ``PYTHONPATH`` so that its packages are imported.
     timeout : float
         Seconds before the child is killed.
     need_json : bool
         Treat a child that prints no JSON object as failed.
+    source_root : str
+        Directory holding the ``fastmlp`` package to import (default: this
+        working tree); also the child's working directory.
+    prefix : sequence of str
+        Command words put before the interpreter (e.g. a namespace wrapper).
+    drop_env : sequence of str
+        Environment variables removed for the child.
 
     Returns
     -------
@@ -46,13 +54,13 @@ def run_python(name, args, env=None, timeout=600, need_json=True):
         ``name``, ``status`` (``ok`` or ``error``), ``wall_seconds`` and, on
         error, ``message`` and the tail of ``stderr``.
     """
-    full_env = dict(os.environ)
+    full_env = {k: v for k, v in os.environ.items() if k not in drop_env}
     full_env.update(env or {})
-    full_env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    full_env["PYTHONPATH"] = source_root + os.pathsep + os.environ.get("PYTHONPATH", "")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                              timeout=timeout, cwd=REPO, env=full_env)
+        proc = subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=source_root, env=full_env)
     except subprocess.TimeoutExpired:
         return {"name": name, "status": "error",
                 "message": f"error: timed out after {timeout} s"}

@@ -8,7 +8,12 @@ Runs fresh Python processes that import fastmlp and train the XOR network
   cache: its wall time minus the warm one is the first-run compile cost;
 * **warm cache** - later processes load the kernels from that on-disk cache
   (target: at most 2 s wall for the whole process);
-* **python + numpy** - ``import numpy`` alone, for scale.
+* **python + numpy** - ``import numpy`` alone, for scale;
+* **read-only sources** - a copy of the package that the child cannot write
+  (file permissions, or a read-only bind mount when running as root), with
+  ``NUMBA_CACHE_DIR`` unset: Numba must fall back to the user cache directory
+  (``$XDG_CACHE_HOME/numba``, here a new temporary one). The first process
+  compiles into it, the later ones load from it.
 
 Each child also reports the time of ``import fastmlp``, of building and
 fitting the first model (which includes compiling or loading kernels), and
@@ -18,9 +23,12 @@ of fitting a second model (pure run time).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 import tempfile
 
-from bench._child import run_python
+from bench._child import REPO, run_python
 
 __all__ = ["run_startup", "CHILD_CODE"]
 
@@ -60,6 +68,75 @@ def _spawn(name, code, cache_dir, timeout=600):
     return run_python(name, ["-c", code], env=env, timeout=timeout)
 
 
+#: Runs "$@" with the directory "$0" remounted read-only (root ignores file modes).
+_READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
+
+
+def _read_only_prefix(root):
+    """Make ``root`` read-only for the children; return ``(command prefix, reason if not)``."""
+    if os.geteuid() != 0:
+        for folder, _, files in os.walk(root):
+            for name in files + [""]:
+                path = os.path.join(folder, name)
+                os.chmod(path, os.stat(path).st_mode & ~0o222)
+        return (), None
+    prefix = ("unshare", "--mount", "sh", "-c", _READ_ONLY_MOUNT, root)
+    try:
+        probe = subprocess.run([*prefix, "sh", "-c", f'! touch "{root}/probe"'],
+                               capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"skipped: cannot make a read-only mount as root ({exc})"
+    if probe.returncode != 0:
+        return None, "skipped: running as root and a read-only bind mount is not permitted"
+    return prefix, None
+
+
+def _cache_files(root):
+    return sum(name.endswith(".nbi") for _, _, files in os.walk(root) for name in files)
+
+
+def run_read_only(repeat=3):
+    """Start-up from a read-only copy of the package (user cache fallback).
+
+    Returns
+    -------
+    list of dict
+        The first (compiling) process and the fastest of ``repeat`` later ones.
+    """
+    with tempfile.TemporaryDirectory(prefix="fastmlp-read-only-") as tmp:
+        source_root = os.path.join(tmp, "src")
+        user_cache = os.path.join(tmp, "user-cache")
+        os.makedirs(user_cache)
+        shutil.copytree(os.path.join(REPO, "fastmlp"), os.path.join(source_root, "fastmlp"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            prefix, reason = _read_only_prefix(source_root)
+            if prefix is None:
+                return [{"name": "fastmlp read-only sources", "status": "error",
+                         "message": reason}]
+
+            def spawn(name):
+                return run_python(name, ["-c", CHILD_CODE], env={"XDG_CACHE_HOME": user_cache},
+                                  source_root=source_root, prefix=prefix,
+                                  drop_env=("NUMBA_CACHE_DIR",))
+
+            first = spawn("fastmlp read-only sources, first")
+            runs = [first]
+            if first["status"] == "ok":
+                later = min((spawn("fastmlp read-only sources, later") for _ in range(repeat)),
+                            key=lambda r: (r["status"] != "ok", r.get("wall_seconds", 0)))
+                later["note"] = (f"best of {repeat}; {_cache_files(user_cache)} cache indexes "
+                                 f"in the user cache, {_cache_files(source_root)} beside the "
+                                 "sources")
+                runs.append(later)
+            return runs
+        finally:
+            for folder, _, files in os.walk(source_root):
+                for name in files + [""]:
+                    path = os.path.join(folder, name)
+                    os.chmod(path, os.stat(path).st_mode | 0o200)
+
+
 def run_startup(repeat=3):
     """Measure the cold-cache process once and the warm-cache process ``repeat`` times.
 
@@ -84,6 +161,7 @@ def run_startup(repeat=3):
                     break
             warm["note"] = f"same cache, best of {repeat} process(es)"
             runs.append(warm)
+    runs += run_read_only(repeat)
     compile_s = None
     if warm and warm["status"] == "ok":
         compile_s = cold["wall_seconds"] - warm["wall_seconds"]
