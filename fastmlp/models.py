@@ -19,10 +19,11 @@ from . import optimizers
 from .activations import code as activation_code
 from .engine import Engine
 from .kernels import scalar
-from .kernels.cpu import first_non_finite
 from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
-from ._validation import float_array, non_negative_int, number_in, positive_int, same_length
+from ._validation import (
+    first_non_finite, float_array, non_negative_int, number_in, positive_int, same_length,
+)
 
 _FUSED_PAIRS = {
     (scalar.BINARY_CROSSENTROPY, "sigmoid"), (scalar.CATEGORICAL_CROSSENTROPY, "softmax"),

@@ -375,3 +375,21 @@ def test_only_first_layer_may_declare_input():
     with pytest.raises(ValueError, match="input_dim"):
         model.add(Dense(2, input_dim=2))
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("length", [5, fastmlp._validation.FINITE_CHUNK * 2 + 7])
+def test_first_non_finite_finds_the_first_bad_value(dtype, length):
+    """Short arrays take the compiled loop, long ones NumPy's chunks; both find the same."""
+    first_non_finite = fastmlp._validation.first_non_finite
+    values = np.linspace(-1, 1, length).astype(dtype)
+    assert first_non_finite(values) == -1
+    chunk = fastmlp._validation.FINITE_CHUNK
+    positions = [0, length - 1, length // 2] + ([chunk - 1, chunk, 2 * chunk] if length > chunk
+                                               else [])
+    for position in positions:
+        for bad in (np.nan, np.inf, -np.inf):
+            broken = values.copy()
+            broken[position] = bad
+            broken[-1] = np.nan if position != length - 1 else broken[-1]
+            assert first_non_finite(broken) == position
