@@ -12,10 +12,11 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    accumulate_metrics, activation_backward, adagrad_update, adagrad_update_inline, adam_update,
-    adam_update_inline, bias_activation_forward, bias_gradient, bias_gradient_inline,
-    clip_gradients, copy_rows, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn,
-    rmsprop_update, rmsprop_update_inline, sgd_update, sgd_update_inline,
+    TINY_ACTIVATIONS, accumulate_metrics, activation_backward, adagrad_update,
+    adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
+    bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
+    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update, rmsprop_update_inline,
+    sgd_update, sgd_update_inline,
 )
 from .kernels.scalar import RELU
 from .kernels.views import row, row_block, view1d, view2d
@@ -32,13 +33,14 @@ SLOT_ROWS = {SGD: 1, RMSPROP: 3, ADAGRAD: 1, ADAM: 3}
 # Loss settings packed as [code, from_logits, fused].
 LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 
-#: When every layer is at most this wide, training inlines the bias gradient and
-#: the optimizer update into the step instead of calling them: for XOR-sized
-#: models a call costs more than its arithmetic (XOR: 310-330 ns per step against
-#: 350-430). Inlining the activation and loss kernels as well reached 270-300 ns,
-#: but in this driver it doubled the first compile (19 s to 32-41 s), and as a
-#: separate tiny-model driver (kernels passed to the helpers as arguments) it
-#: took 31 s for XOR and added 3 s to every other model's, so they stay calls.
+#: When every layer is at most this wide and uses one of the activations in
+#: ``kernels.cpu.TINY_ACTIVATIONS``, training takes the tiny path: each dense layer
+#: runs forward and backward in one pass per row (``dense_forward_small``,
+#: ``dense_backward_small``) and the optimizer update is inlined into the step.
+#: For XOR-sized models separate passes and calls cost more than the arithmetic:
+#: XOR took 240 ns per step this way against 350-430 ns with the general kernels.
+#: Inlining the generic activation and loss kernels too was measured and dropped:
+#: 10-30 ns less per step for a first compile of 32-41 s instead of 19 s.
 TINY_UNITS = 8
 
 _JIT = {"cache": True, "error_model": "numpy"}
@@ -46,8 +48,8 @@ _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
 @njit(**_INLINE)
-def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb):
-    """Run every layer on the batch ``x0`` (``nb`` rows)."""
+def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny):
+    """Run every layer on the batch ``x0`` (``nb`` rows); ``tiny``: see :data:`TINY_UNITS`."""
     for l in range(layers.shape[0]):
         n_in = layers[l, N_IN]
         n_out = layers[l, N_OUT]
@@ -57,12 +59,15 @@ def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb):
         # pass reads A, not Z.
         z = a if layers[l, ACT] == RELU else view2d(z_ws, z_off[l], nb, n_out)
         b_at = layers[l, B_OFFSET]
+        bias = view1d(params, max(b_at, 0), n_out)
+        if layers[l, KIND] == DENSE and tiny:
+            dense_forward_small(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), bias,
+                                b_at >= 0, layers[l, ACT], z, a)
+            continue
         if layers[l, KIND] == DENSE:
-            w_at = layers[l, W_OFFSET]
-            matmul(x, view2d(params, w_at, n_in, n_out), z)
+            matmul(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), z)
         else:
             copy_rows(x, z, 0)
-        bias = view1d(params, max(b_at, 0), n_out)
         bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
     last = layers.shape[0] - 1
     n_out = layers[last, N_OUT]
@@ -73,7 +78,7 @@ def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb):
 def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny):
     """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``.
 
-    ``tiny`` selects the inlined bias-gradient kernel (see :data:`TINY_UNITS`).
+    ``tiny`` selects the one-pass kernel for dense layers (see :data:`TINY_UNITS`).
     """
     last = layers.shape[0] - 1
     for l in range(last, -1, -1):
@@ -83,16 +88,19 @@ def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fus
         z = view2d(z_ws, z_off[l], nb, n_out)
         a = view2d(a_ws, a_off[l + 1], nb, n_out)
         d = view2d(d_ws, z_off[l], nb, n_out)
+        d_in = view2d(d_ws, z_off[l - 1], nb, n_in) if l > 0 else d
+        w_at = layers[l, W_OFFSET]
+        b_at = layers[l, B_OFFSET]
+        if layers[l, KIND] == DENSE and tiny:
+            dense_backward_small(x, view2d(params, w_at, n_in, n_out), a, layers[l, ACT],
+                                 l == last and fused, d, view2d(grads, w_at, n_in, n_out),
+                                 view1d(grads, max(b_at, 0), n_out), b_at >= 0, d_in, l > 0)
+            continue
         if not (l == last and fused):
             activation_backward(z, a, layers[l, ACT], d)
-        d_in = view2d(d_ws, z_off[l - 1], nb, n_in) if l > 0 else d
         if layers[l, KIND] == DENSE:
-            w_at = layers[l, W_OFFSET]
             matmul_tn(x, d, view2d(grads, w_at, n_in, n_out))
-            b_at = layers[l, B_OFFSET]
-            if b_at >= 0 and tiny:
-                bias_gradient_inline(d, view1d(grads, b_at, n_out))
-            elif b_at >= 0:
+            if b_at >= 0:
                 bias_gradient(d, view1d(grads, b_at, n_out))
             if l > 0:
                 matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
@@ -158,7 +166,8 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
     last = layers.shape[0] - 1
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off, nb)
+        out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off, nb,
+                       False)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
         _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
@@ -171,7 +180,8 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
     n = X.shape[0]
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        batch_out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off, nb)
+        batch_out = _forward(layers, params, row_block(X, start, nb), a_ws, z_ws, a_off, z_off,
+                             nb, False)
         copy_rows(batch_out, out, start)
 
 
@@ -183,8 +193,8 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
                       tiny):
     """Train ``n_epochs`` epochs and return the optimizer step count after them.
 
-    See :meth:`Engine.fit_epochs` for the arguments; ``tiny`` inlines the bias
-    gradient and the update into the step (see :data:`TINY_UNITS`).
+    See :meth:`Engine.fit_epochs` for the arguments; ``tiny`` selects the tiny
+    path (see :data:`TINY_UNITS`).
     """
     n, d = X.shape
     last = layers.shape[0] - 1
@@ -208,7 +218,7 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             else:
                 x0 = view2d(a_ws, a_off[0], nb, d)
                 gather_rows(X, order, start, x0)
-            out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
+            out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny)
             _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
                          view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
             if preds.shape[0] > 0:
@@ -250,6 +260,11 @@ class Engine:
         self._z_units = sum(widths)
         self._widest = max([n_features] + widths)
         self.capacity = 0
+
+    def takes_tiny_path(self):
+        """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
+        activations = self.layout.table[:, ACT]
+        return self._widest <= TINY_UNITS and bool(np.isin(activations, TINY_ACTIVATIONS).all())
 
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows."""
@@ -314,7 +329,7 @@ class Engine:
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, loss, lp, metrics_i, metrics_f, sums, self.row_loss, preds, Xv, Yv, SWv,
-            val_batch_size, val_sums, val_preds, self._widest <= TINY_UNITS,
+            val_batch_size, val_sums, val_preds, self.takes_tiny_path(),
         )
         return sums, val_sums
 

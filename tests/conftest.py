@@ -37,9 +37,10 @@ def restore_config():
 def training_path(request, monkeypatch):
     """Run the test through both training paths of the compiled driver.
 
-    Models whose layers are all at most ``fastmlp.engine.TINY_UNITS`` wide take the
-    tiny path (update and bias gradient inlined into the step); ``"general"`` sets
-    the limit to 0 so that the same small model takes the out-of-line kernels.
+    Models whose layers are all at most ``fastmlp.engine.TINY_UNITS`` wide (with
+    common activations) take the tiny path: one-pass dense kernels and the update
+    inlined into the step. ``"general"`` sets the limit to 0 so that the same small
+    model takes the general kernels.
     """
     if request.param == "general":
         monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", 0)

@@ -541,6 +541,34 @@ def test_gathered_and_in_place_batches_train_alike(width, float64):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("hidden,output,loss", [
+    ("relu", "softmax", "categorical_crossentropy"),
+    ("tanh", "sigmoid", "binary_crossentropy"),
+    ("sigmoid", "linear", "mse"),
+    ("linear", "softmax", "mse"),
+    ("elu", "sigmoid", "mse"),
+])
+def test_tiny_path_trains_like_the_general_one(hidden, output, loss, monkeypatch, float64):
+    """Tiny models train through one-pass kernels; the sums run in the same order."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(10, 3))
+    y = fastmlp.utils.to_categorical(rng.integers(0, 2, 10), 2)
+    runs = []
+    for tiny_units in (fastmlp.engine.TINY_UNITS, 0):
+        monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", tiny_units)
+        fastmlp.utils.set_random_seed(4)
+        model = fastmlp.Sequential([Dense(5, hidden, input_dim=3), Dense(2, output)])
+        model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
+        expected_path = tiny_units > 0 and hidden != "elu"
+        assert model.engine.takes_tiny_path() == expected_path
+        runs.append((model.get_weights(), history.history))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    for key in runs[0][1]:
+        np.testing.assert_allclose(runs[0][1][key], runs[1][1][key], rtol=1e-13)
+
+
 def test_results_do_not_depend_on_thread_count(restore_config):
     """Training is bitwise identical with 1 and with every BLAS thread."""
     rng = np.random.default_rng(1)

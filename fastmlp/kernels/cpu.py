@@ -277,7 +277,8 @@ def bias_activation_forward(Z, b, use_bias, act, A):
 
 
 @njit(**_INLINE)
-def _activation_backward_row(z, a, act, d):
+def _activation_backward_from_output_row(a, act, d):
+    """dL/dA to dL/dZ in place for relu, sigmoid, tanh and softmax, from the outputs ``a``."""
     if act == SOFTMAX:
         dot = d[0] * a[0]
         for j in range(1, d.shape[0]):
@@ -293,6 +294,12 @@ def _activation_backward_row(z, a, act, d):
     elif act == TANH:
         for j in range(d.shape[0]):
             d[j] = d[j] * (1 - a[j] * a[j])
+
+
+@njit(**_INLINE)
+def _activation_backward_row(z, a, act, d):
+    if act == SOFTMAX or act == RELU or act == SIGMOID or act == TANH:
+        _activation_backward_from_output_row(a, act, d)
     else:
         for j in range(d.shape[0]):
             d[j] = d[j] * activation_grad(act, z[j], a[j])
@@ -834,9 +841,128 @@ def loss_values(code, from_logits, A, Y, lp, out):
         out[r] = loss_value(code, from_logits, A[r], Y[r], lp)
 
 
+# ------------------------------------------------------------------- tiny layers
+
+#: Activations the one-pass tiny-layer kernels handle; a model with any other
+#: trains through the general kernels (keeping these kernels free of calls keeps
+#: them fast: a call left in, even one never taken, cost XOR 25 ns per step).
+TINY_ACTIVATIONS = (LINEAR, RELU, SIGMOID, TANH, SOFTMAX)
+
+
+@njit(**_INLINE)
+def _tiny_activate(act, z):
+    """Linear, relu, sigmoid or tanh of ``z``."""
+    if act == RELU:
+        return z if z > 0 else 0.0
+    if act == SIGMOID:
+        return sigmoid(z)
+    if act == TANH:
+        return math.tanh(z)
+    return z
+
+
+@njit(**_INLINE)
+def dense_forward_small(X, W, b, use_bias, act, Z, A):
+    """``Z = X @ W + b`` and ``A = act(Z)`` in one pass over each row (tiny layers).
+
+    For layers of a few units, separate product, bias and activation passes cost
+    more in loop overhead than in arithmetic: XOR took 240 ns per step with this
+    kernel and its backward twin against 310 without. Sums run in :func:`matmul`'s
+    order, bias last, so the results are those of the separate passes. ``A`` may
+    be ``Z`` itself.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+    W : ndarray, shape (k, m)
+    b : ndarray, shape (m,)
+        Bias (ignored unless ``use_bias``).
+    use_bias : bool
+    act : int
+        Activation code, one of :data:`TINY_ACTIVATIONS`.
+    Z, A : ndarray, shape (n, m)
+        Pre-activations and activations, written in place.
+    """
+    n, k = X.shape
+    m = W.shape[1]
+    for r in range(n):
+        x = row(X, r)
+        z = row(Z, r)
+        a = row(A, r)
+        for j in range(m):
+            total = x[0] * W[0, j]
+            for i in range(1, k):
+                total += x[i] * W[i, j]
+            if use_bias:
+                total += b[j]
+            z[j] = total
+            if act != SOFTMAX:
+                a[j] = _tiny_activate(act, total)
+        if act == SOFTMAX:
+            softmax_row(z, a)
+
+
+@njit(**_INLINE)
+def dense_backward_small(X, W, A, act, skip_activation, D, dW, db, use_bias, D_in, want_d_in):
+    """Back-propagate one tiny dense layer in one pass over each row.
+
+    Turns ``D`` from dL/dA into dL/dZ (unless ``skip_activation``: the loss
+    gradient is already dL/dZ), then ``dW = X.T @ D``, ``db = D.sum(0)`` and, if
+    ``want_d_in``, ``D_in = D @ W.T``. Sums run in the order of
+    :func:`matmul_tn`, :func:`bias_gradient` and :func:`matmul_nt`, so the
+    results are those of the separate passes.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+        The layer's input.
+    W : ndarray, shape (k, m)
+    A : ndarray, shape (n, m)
+        Activations of the forward pass.
+    act : int
+        Activation code, one of :data:`TINY_ACTIVATIONS`.
+    skip_activation : bool
+    D : ndarray, shape (n, m)
+        dL/dA on entry, dL/dZ on return.
+    dW : ndarray, shape (k, m)
+    db : ndarray, shape (m,)
+        Written in place (``db`` only if ``use_bias``).
+    use_bias : bool
+    D_in : ndarray, shape (n, k)
+        dL/dX, written if ``want_d_in``.
+    want_d_in : bool
+    """
+    n, k = X.shape
+    m = W.shape[1]
+    for i in range(k):
+        for j in range(m):
+            dW[i, j] = 0
+    if use_bias:
+        for j in range(m):
+            db[j] = 0
+    for r in range(n):
+        d = row(D, r)
+        if not skip_activation:
+            _activation_backward_from_output_row(row(A, r), act, d)
+        x = row(X, r)
+        for i in range(k):
+            xi = x[i]
+            for j in range(m):
+                dW[i, j] += xi * d[j]
+        if use_bias:
+            for j in range(m):
+                db[j] += d[j]
+        if want_d_in:
+            d_in = row(D_in, r)
+            for i in range(k):
+                total = d[0] * W[i, 0]
+                for j in range(1, m):
+                    total += d[j] * W[i, j]
+                d_in[i] = total
+
+
 # ------------------------------------------------------ inlined twins (tiny layers)
 
-bias_gradient_inline = _inline_twin(bias_gradient)
 sgd_update_inline = _inline_twin(sgd_update)
 rmsprop_update_inline = _inline_twin(rmsprop_update)
 adagrad_update_inline = _inline_twin(adagrad_update)
