@@ -38,9 +38,10 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 #: runs forward and backward in one pass per row (``dense_forward_small``,
 #: ``dense_backward_small``) and the optimizer update is inlined into the step.
 #: For XOR-sized models separate passes and calls cost more than the arithmetic:
-#: XOR took 240 ns per step this way against 350-430 ns with the general kernels.
-#: Inlining the generic activation and loss kernels too was measured and dropped:
-#: 10-30 ns less per step for a first compile of 32-41 s instead of 19 s.
+#: XOR took 240 ns per step this way against 350-430 ns with the general kernels,
+#: for about 3 s more of first compile. Inlining the generic activation and loss
+#: kernels as well was measured and dropped: 10-30 ns less per step, but the first
+#: compile went from 19 s to 32-41 s.
 TINY_UNITS = 8
 
 _JIT = {"cache": True, "error_model": "numpy"}

@@ -6,7 +6,9 @@ contiguous views, and BLAS owns the threads; smaller products run as plain loops
 so tiny networks pay no call overhead. Everything around the products (bias,
 activation, loss, metrics, optimizer updates) runs as single-threaded, vectorised
 loops: row-level maths is ``inline="always"`` so it fuses into them, and the
-common activations have loops of their own free of the generic dispatch.
+common activations have loops of their own free of the generic dispatch. Layers
+of a few units train through one-pass kernels instead (``dense_forward_small``,
+``dense_backward_small``; see ``fastmlp.engine.TINY_UNITS``).
 
 Why no ``prange`` here (measured on the 2-core target machine): threaded
 elementwise kernels next to multi-threaded BLAS calls fought BLAS for the cores
