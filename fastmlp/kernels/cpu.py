@@ -27,8 +27,8 @@ from .scalar import (
     BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR,
     MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, RELU, SIGMOID, SOFTMAX, SPARSE_CATEGORICAL_ACCURACY,
     SPARSE_CATEGORICAL_CROSSENTROPY, TANH,
-    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate, activation_grad,
-    sigmoid,
+    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
+    activation_grad, sigmoid,
 )
 from .views import row
 
@@ -852,18 +852,6 @@ TINY_ACTIVATIONS = (LINEAR, RELU, SIGMOID, TANH, SOFTMAX)
 
 
 @njit(**_INLINE)
-def _tiny_activate(act, z):
-    """Linear, relu, sigmoid or tanh of ``z``."""
-    if act == RELU:
-        return z if z > 0 else 0.0
-    if act == SIGMOID:
-        return sigmoid(z)
-    if act == TANH:
-        return math.tanh(z)
-    return z
-
-
-@njit(**_INLINE)
 def dense_forward_small(X, W, b, use_bias, act, Z, A):
     """``Z = X @ W + b`` and ``A = act(Z)`` in one pass over each row (tiny layers).
 
@@ -899,7 +887,7 @@ def dense_forward_small(X, W, b, use_bias, act, Z, A):
                 total += b[j]
             z[j] = total
             if act != SOFTMAX:
-                a[j] = _tiny_activate(act, total)
+                a[j] = activate_common(act, total)
         if act == SOFTMAX:
             softmax_row(z, a)
 

@@ -55,6 +55,29 @@ def sigmoid(z):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def activate_common(code, z):
+    """Linear, relu, sigmoid or tanh of ``z`` (codes below ``SOFTMAX``).
+
+    Kept apart from :func:`activate` so that kernels handling only these need
+    not compile the rest.
+
+    Parameters
+    ----------
+    code : int
+        Activation code below ``SOFTMAX``.
+    z : float
+        Pre-activation value.
+    """
+    if code == RELU:
+        return z if z > 0 else 0.0
+    if code == SIGMOID:
+        return sigmoid(z)
+    if code == TANH:
+        return math.tanh(z)
+    return z
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def activate(code, z):
     """Activation ``code`` applied to ``z`` (every activation but softmax).
 
@@ -65,14 +88,8 @@ def activate(code, z):
     z : float
         Pre-activation value.
     """
-    if code == LINEAR:
-        return z
-    if code == RELU:
-        return z if z > 0 else 0.0 * z
-    if code == SIGMOID:
-        return sigmoid(z)
-    if code == TANH:
-        return math.tanh(z)
+    if code < SOFTMAX:
+        return activate_common(code, z)
     if code == SOFTPLUS:
         # log(1 + exp(z)) without overflow.
         return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
