@@ -3,7 +3,8 @@
 Everything here is written for clarity, not speed: plain formulas from Keras 3
 (``keras/src/activations``, ``keras/src/losses``, ``keras/src/metrics``,
 ``keras/src/optimizers``), computed in float64 whatever the input dtype. The
-tests compare fastmlp's kernels, engine and API against these functions.
+tests compare fastmlp's kernels, engine and API against these functions. The
+expected texts that several test files check are kept here too.
 """
 
 import math
@@ -861,3 +862,19 @@ def train_reference(weights, spec, x, y, loss, optimizer, epochs=1, batch_size=N
             weights = optimizer.apply(weights, grads)
         epoch_losses.append(total / n)
     return weights, epoch_losses
+
+
+#: Keras 3's ``summary()`` of the seed's XOR model (2-2-1, named as in a fresh session).
+XOR_SUMMARY = """\
+Model: "sequential"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+│ dense (Dense)                   │ (None, 2)              │             6 │
+├─────────────────────────────────┼────────────────────────┼───────────────┤
+│ dense_1 (Dense)                 │ (None, 1)              │             3 │
+└─────────────────────────────────┴────────────────────────┴───────────────┘
+ Total params: 9 (36.00 B)
+ Trainable params: 9 (36.00 B)
+ Non-trainable params: 0 (0.00 B)
+"""

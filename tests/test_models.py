@@ -136,28 +136,14 @@ def test_duplicate_layer_names_rejected():
 
 # ------------------------------------------------------------------------ summary
 
-XOR_SUMMARY = """\
-Model: "sequential"
-┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
-┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
-┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
-│ dense (Dense)                   │ (None, 2)              │             6 │
-├─────────────────────────────────┼────────────────────────┼───────────────┤
-│ dense_1 (Dense)                 │ (None, 1)              │             3 │
-└─────────────────────────────────┴────────────────────────┴───────────────┘
- Total params: 9 (36.00 B)
- Trainable params: 9 (36.00 B)
- Non-trainable params: 0 (0.00 B)
-"""
-
 
 def test_summary_table(capsys, fresh_session):
     model = xor_model()
     model.summary()
-    assert capsys.readouterr().out == XOR_SUMMARY
+    assert capsys.readouterr().out == ref.XOR_SUMMARY
     texts = []
     model.summary(print_fn=texts.append)
-    assert texts == [XOR_SUMMARY.rstrip("\n")]
+    assert texts == [ref.XOR_SUMMARY.rstrip("\n")]
 
 
 def test_summary_lists_optimizer_params_after_fit(capsys, fresh_session):
@@ -554,8 +540,8 @@ def test_tiny_path_trains_like_the_general_one(hidden, output, loss, monkeypatch
     x = rng.normal(size=(10, 3))
     y = fastmlp.utils.to_categorical(rng.integers(0, 2, 10), 2)
     runs = []
-    for tiny_units in (fastmlp.engine.TINY_UNITS, 0):
-        monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", tiny_units)
+    for tiny_units in (engine_module.TINY_UNITS, 0):
+        monkeypatch.setattr(engine_module, "TINY_UNITS", tiny_units)
         fastmlp.utils.set_random_seed(4)
         model = fastmlp.Sequential([Dense(5, hidden, input_dim=3), Dense(2, output)])
         model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])

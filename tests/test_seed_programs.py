@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastmlp
+import reference as ref
 from fastmlp.layers import Activation, Dense
 from fastmlp.models import Sequential
 
@@ -141,21 +142,6 @@ def test_d_multiclass_classification(capsys):
     assert model.predict(data[:5], verbose=0).sum(axis=1) == pytest.approx(np.ones(5), rel=1e-5)
 
 
-XOR_SUMMARY = """\
-Model: "sequential"
-┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
-┃ Layer (type)                    ┃ Output Shape           ┃       Param # ┃
-┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
-│ dense (Dense)                   │ (None, 2)              │             6 │
-├─────────────────────────────────┼────────────────────────┼───────────────┤
-│ dense_1 (Dense)                 │ (None, 1)              │             3 │
-└─────────────────────────────────┴────────────────────────┴───────────────┘
- Total params: 9 (36.00 B)
- Trainable params: 9 (36.00 B)
- Non-trainable params: 0 (0.00 B)
-"""
-
-
 def test_e_xor_program(capsys, fresh_session):
     import fastmlp as tf_keras  # the seed's "import ... as keras" style
 
@@ -181,7 +167,7 @@ def test_e_xor_program(capsys, fresh_session):
     print(model.predict(x))
 
     out = capsys.readouterr().out
-    assert out.startswith(XOR_SUMMARY)
+    assert out.startswith(ref.XOR_SUMMARY)
     lines = out.splitlines()
     epoch_lines = [l for l in lines if l.startswith("Epoch ")]
     assert epoch_lines == [f"Epoch {i}/3000" for i in range(1, 3001)]
