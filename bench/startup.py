@@ -72,13 +72,19 @@ def _spawn(name, code, cache_dir, timeout=600):
 _READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
 
 
+def _set_writable(root, writable):
+    """Give every file and folder under ``root`` its owner's write bit, or take all away."""
+    for folder, _, files in os.walk(root):
+        for name in files + [""]:
+            path = os.path.join(folder, name)
+            mode = os.stat(path).st_mode
+            os.chmod(path, mode | 0o200 if writable else mode & ~0o222)
+
+
 def _read_only_prefix(root):
     """Make ``root`` read-only for the children; return ``(command prefix, reason if not)``."""
     if os.geteuid() != 0:
-        for folder, _, files in os.walk(root):
-            for name in files + [""]:
-                path = os.path.join(folder, name)
-                os.chmod(path, os.stat(path).st_mode & ~0o222)
+        _set_writable(root, False)
         return (), None
     prefix = ("unshare", "--mount", "sh", "-c", _READ_ONLY_MOUNT, root)
     try:
@@ -131,10 +137,7 @@ def run_read_only(repeat=3):
                 runs.append(later)
             return runs
         finally:
-            for folder, _, files in os.walk(source_root):
-                for name in files + [""]:
-                    path = os.path.join(folder, name)
-                    os.chmod(path, os.stat(path).st_mode | 0o200)
+            _set_writable(source_root, True)
 
 
 def run_startup(repeat=3):

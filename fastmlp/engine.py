@@ -260,12 +260,12 @@ class Engine:
         self._act_units = n_features + sum(widths)
         self._z_units = sum(widths)
         self._widest = max([n_features] + widths)
+        self._tiny_activations = bool(np.isin(layout.table[:, ACT], TINY_ACTIVATIONS).all())
         self.capacity = 0
 
     def takes_tiny_path(self):
         """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
-        activations = self.layout.table[:, ACT]
-        return self._widest <= TINY_UNITS and bool(np.isin(activations, TINY_ACTIVATIONS).all())
+        return self._widest <= TINY_UNITS and self._tiny_activations
 
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows."""
