@@ -225,15 +225,17 @@ def softmax_row(z, a):
 @njit(**_INLINE)
 def _bias_activation_row(z, b, use_bias, act, a):
     if act == RELU:
-        # One pass, and z is left as it is (relu's derivative is read from a):
-        # 32x32, 110 ns against 220 for a bias pass and then a relu pass.
+        # One pass over a alone, which holds the pre-activations on entry (relu's
+        # derivative is read from a). Reading z and writing a, the same buffer under
+        # two names, failed LLVM's run-time overlap check and ran the scalar loop:
+        # bias + relu on 128x256 took 9.5 us that way, against 2.6 us here.
         if use_bias:
-            for j in range(z.shape[0]):
-                v = z[j] + b[j]
+            for j in range(a.shape[0]):
+                v = a[j] + b[j]
                 a[j] = v if v > 0 else 0.0
         else:
-            for j in range(z.shape[0]):
-                v = z[j]
+            for j in range(a.shape[0]):
+                v = a[j]
                 a[j] = v if v > 0 else 0.0
         return
     if use_bias:
@@ -258,13 +260,14 @@ def _bias_activation_row(z, b, use_bias, act, a):
 def bias_activation_forward(Z, b, use_bias, act, A):
     """Add the bias to ``Z`` in place, then ``A = act(Z)``.
 
-    Relu leaves ``Z`` unchanged (its backward pass reads ``A``), so ``A`` may
-    be ``Z`` itself there.
+    Relu works in place on ``A``, which must hold the pre-activations on entry
+    (the engine passes one buffer as both ``Z`` and ``A``); its backward pass
+    reads ``A``.
 
     Parameters
     ----------
     Z : ndarray, shape (n, m)
-        Pre-activations ``X @ W``; the bias is added in place (not for relu).
+        Pre-activations ``X @ W``; the bias is added in place (not read for relu).
     b : ndarray, shape (m,)
         Bias (ignored unless ``use_bias``).
     use_bias : bool
@@ -820,8 +823,8 @@ def activate_array(code, Z, A):
     A : ndarray, shape (n, m)
         Outputs, written in place.
     """
-    Zc = Z.copy()
-    bias_activation_forward(Zc, Zc[0], False, code, A)
+    A[:, :] = Z
+    bias_activation_forward(A, A[0], False, code, A)
 
 
 @njit(**_SERIAL)
