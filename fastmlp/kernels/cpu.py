@@ -228,7 +228,7 @@ def _bias_activation_row(z, b, use_bias, act, a):
         # One pass over a alone, which holds the pre-activations on entry (relu's
         # derivative is read from a). Reading z and writing a, the same buffer under
         # two names, failed LLVM's run-time overlap check and ran the scalar loop:
-        # bias + relu on 128x256 took 9.5 us that way, against 2.6 us here.
+        # bias + relu on 128x256 took 9.5 us that way, against 2.7 us here.
         if use_bias:
             for j in range(a.shape[0]):
                 v = a[j] + b[j]
