@@ -718,6 +718,35 @@ def test_adagrad_update(n, dtype):
                  grads, dtype)
 
 
+def _ulps_apart(a, b):
+    return np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32))
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop_and_adagrad_float32_increments_within_4_ulp(centered):
+    # The kernels divide through a reciprocal square-root estimate (fastmath "arcp"):
+    # each increment must stay within a few ulp of the exactly rounded one, over
+    # gradients and velocities spanning many orders of magnitude.
+    rng = np.random.default_rng(5)
+    n = 4099
+    g = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 2, n)).astype(np.float32)
+    velocity = (np.abs(rng.standard_normal(n)) * 10.0 ** rng.uniform(-8, 2, n)).astype(np.float32)
+    average = np.zeros(n, np.float32)
+    lr, eps = np.float32(0.01), np.float32(1e-7)
+    params = np.zeros(n, np.float32)
+    h = np.array([lr, 0.8, 0.2, 0.0, eps, float(centered)], np.float32)
+    cpu.rmsprop_update(params, g, velocity, average, np.zeros(n, np.float32), h)
+    denominator = velocity.astype(np.float64) - average.astype(np.float64) ** 2 + eps
+    exact = (-(np.float64(lr) * g / np.sqrt(denominator))).astype(np.float32)
+    assert _ulps_apart(params, exact).max() <= 4
+
+    accumulator = velocity.copy()
+    params[:] = 0
+    cpu.adagrad_update(params, g, accumulator, np.array([lr, eps], np.float32))
+    exact = (-(np.float64(lr) * g / np.sqrt(accumulator.astype(np.float64) + eps)))
+    assert _ulps_apart(params, exact.astype(np.float32)).max() <= 4
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
 @pytest.mark.parametrize("amsgrad", [False, True])
