@@ -15,6 +15,12 @@ Each measurement runs in a fresh subprocess that
 The headline ratio is ``peak RSS / (data + model bytes)`` (target < 1.3);
 ``(peak - baseline) / (data + model)`` shows how much of that the fit itself
 added on top of the interpreter and libraries.
+
+A last row, the *Numba floor*, is what any Numba program holds before its data:
+a fresh process that imports NumPy and Numba and calls one trivial cached
+``@njit`` function (its second run, so the kernel loads from the cache). Added
+to the same data and model, it is the lowest ratio a Numba-based library can
+reach here.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 
 from bench._child import run_python
 
@@ -57,13 +64,26 @@ def _peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _numba_floor():
+    """RSS after importing NumPy and Numba and calling one cached ``@njit`` function."""
+    import numba
+
+    @numba.njit(cache=True)
+    def add_one(value):
+        return value + 1.0
+
+    add_one(1.0)
+    return {"baseline_rss_bytes": _rss_bytes(), "peak_rss_bytes": _peak_bytes()}
+
+
 def measure(system, rows=ROWS, features=FEATURES, shuffle=False):
     """Run one measurement in *this* process (called inside the subprocess).
 
     Parameters
     ----------
     system : str
-        ``"fastmlp"`` or ``"numpy"`` (the reference; no shuffling).
+        ``"fastmlp"``, ``"numpy"`` (the reference; no shuffling) or
+        ``"numba-floor"`` (no data, no fit: see :func:`_numba_floor`).
     rows, features : int
         Data size.
     shuffle : bool
@@ -79,6 +99,8 @@ def measure(system, rows=ROWS, features=FEATURES, shuffle=False):
 
     import numpy as np
 
+    if system == "numba-floor":
+        return _numba_floor()
     layers = [(16, "relu"), (1, "sigmoid")]
     rng = np.random.default_rng(0)
 
@@ -132,17 +154,39 @@ def measure(system, rows=ROWS, features=FEATURES, shuffle=False):
             "ratio": peak / data_model, "excess_ratio": (peak - baseline) / data_model}
 
 
-def _child(system, rows, features, shuffle, timeout=300):
+def _add_megabytes(res):
+    """Add the ``*_mb`` fields the table prints to a successful result."""
+    mb = 1 / 2**20
+    res.update(peak_rss_mb=res["peak_rss_bytes"] * mb, baseline_rss_mb=res["baseline_rss_bytes"] * mb,
+               data_model_mb=(res["data_bytes"] + res["model_bytes"]) * mb)
+    return res
+
+
+def _child(system, rows, features, shuffle, timeout=300, name=None, env=None):
     """Run :func:`measure` in a subprocess and return its result dict."""
     args = ["-m", "bench.memory", "--child", system, "--rows", str(rows),
             "--features", str(features)] + (["--shuffle"] if shuffle else [])
-    res = run_python(f"{system} shuffle={shuffle}", args, timeout=timeout)
-    if res["status"] == "ok":
-        mb = 1 / 2**20
-        res.update(peak_rss_mb=res["peak_rss_bytes"] * mb,
-                   baseline_rss_mb=res["baseline_rss_bytes"] * mb,
-                   data_model_mb=(res["data_bytes"] + res["model_bytes"]) * mb)
+    res = run_python(name or f"{system} shuffle={shuffle}", args, env=env, timeout=timeout)
+    if res["status"] == "ok" and system != "numba-floor":
+        _add_megabytes(res)
     return res
+
+
+def _numba_floor_run(rows, features, reference):
+    """The Numba floor as a table row, with ``reference``'s data and model added."""
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {"NUMBA_CACHE_DIR": cache_dir}
+        _child("numba-floor", rows, features, False, env=env)  # fills the cache
+        res = _child("numba-floor", rows, features, False, env=env,
+                     name="Numba floor (no fit)")
+    if res["status"] != "ok":
+        return res
+    data_model = reference["data_bytes"] + reference["model_bytes"]
+    floor = res["baseline_rss_bytes"]
+    res.update(data_bytes=reference["data_bytes"], model_bytes=reference["model_bytes"],
+               peak_rss_bytes=floor + data_model, ratio=(floor + data_model) / data_model,
+               note="imports + one cached @njit call; peak = that + data + model")
+    return _add_megabytes(res)
 
 
 def run_memory(systems=("fastmlp", "numpy"), rows=ROWS, features=FEATURES):
@@ -159,6 +203,8 @@ def run_memory(systems=("fastmlp", "numpy"), rows=ROWS, features=FEATURES):
         runs.append(_child("fastmlp", rows, features, shuffle=True))
     if "numpy" in systems:
         runs.append(_child("numpy", rows, features, shuffle=False))
+    if runs and runs[0].get("status") == "ok":
+        runs.append(_numba_floor_run(rows, features, runs[0]))
     return {"description": f"fit {rows:,}x{features} float32, Dense(16 relu) -> "
                            f"Dense(1 sigmoid), RMSprop, batch {BATCH}, 1 epoch; peak RSS "
                            "of a fresh process",

@@ -93,7 +93,8 @@ def _memory_rows(memory):
             continue
         rows.append([r["name"], f"{r['peak_rss_mb']:.0f} MB", f"{r['data_model_mb']:.0f} MB",
                      f"{r['ratio']:.2f}x", f"{r['baseline_rss_mb']:.0f} MB",
-                     f"{r['excess_ratio']:.2f}x", fmt_seconds(r.get("fit_seconds")),
+                     f"{r['excess_ratio']:.2f}x" if "excess_ratio" in r else "-",
+                     fmt_seconds(r.get("fit_seconds")),
                      r.get("note", "")])
     return rows
 

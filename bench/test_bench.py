@@ -13,6 +13,7 @@ import pytest
 
 from bench import report
 from bench.cli import run_workload
+from bench.memory import run_memory
 from bench.numpy_mlp import SGD, Adam, NumpyMLP, RMSprop, make_optimizer
 from bench.systems import make_systems
 from bench.workloads import WORKLOADS, glorot_weights, select_workloads
@@ -160,3 +161,15 @@ def test_harness_end_to_end(name, tmp_path, monkeypatch):
     report.write_json(results, tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["workloads"][0]["name"] == name
     assert f"## {name}" in report.to_markdown(results)
+
+
+def test_memory_benchmark_reports_the_numba_floor():
+    res = run_memory(systems=("fastmlp",), rows=5000, features=20)
+    fitted, _, floor = res["runs"]
+    assert fitted["status"] == "ok" and floor["status"] == "ok"
+    assert floor["name"] == "Numba floor (no fit)"
+    # The floor process imports less and fits nothing, so it holds less than fastmlp's.
+    assert 0 < floor["baseline_rss_bytes"] < fitted["baseline_rss_bytes"]
+    data_model = fitted["data_bytes"] + fitted["model_bytes"]
+    assert floor["ratio"] == pytest.approx((floor["baseline_rss_bytes"] + data_model) / data_model)
+    assert "Numba floor (no fit)" in report.memory_table(res)
