@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from .kernels import cpu
+from .kernels.cpu import first_non_finite
 
 
 def positive_int(owner, name, value):
@@ -61,35 +61,6 @@ def number_in(owner, name, value, low, high, low_open=False, high_open=False):
             f"{owner}: {name} must be a number in {left}{lo}, {hi}{right}; got {name}={value!r}."
         )
     return float(value)
-
-
-#: Arrays longer than this are checked for NaN and infinity by NumPy in chunks of
-#: this many values; shorter ones by one compiled loop, which has no call overhead.
-FINITE_CHUNK = 1 << 16
-
-
-def first_non_finite(values):
-    """Index of the first NaN or infinite entry of a 1-D array, or -1 if there is none.
-
-    Long arrays go through NumPy's vectorised ``isfinite`` a chunk at a time (188 MB
-    of float32: 10 ms, against 17 ms for the compiled scalar loop, whose early exit
-    keeps it from vectorising), into one reused buffer; short ones through the
-    compiled loop (a one-row ``predict`` costs 0.3 us there).
-
-    Parameters
-    ----------
-    values : ndarray, shape (n,)
-    """
-    if values.shape[0] <= FINITE_CHUNK:
-        return cpu.first_non_finite(values)
-    finite = np.empty(FINITE_CHUNK, dtype=bool)
-    for start in range(0, values.shape[0], FINITE_CHUNK):
-        part = values[start:start + FINITE_CHUNK]
-        flags = finite[:part.shape[0]]
-        np.isfinite(part, out=flags)
-        if not flags.all():
-            return start + int(np.argmin(flags))
-    return -1
 
 
 def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
