@@ -269,13 +269,18 @@ def test_sigmoid_and_softplus_are_stable_for_large_inputs():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 3), (4, 1)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 3), (4, 1), (9, 1), (11, 17)], ids=str)
 def test_bias_gradient(shape, dtype):
     D = rng_for("db", shape).normal(size=shape).astype(dtype)
     db = np.full(shape[1], np.nan, dtype)
     cpu.bias_gradient(D, db)
     assert db.dtype == dtype
     np.testing.assert_allclose(db, D.astype(np.float64).sum(axis=0), **tol(dtype))
+    # Bit for bit the sum taken one row at a time, whatever the kernel's blocking.
+    in_row_order = np.zeros(shape[1], dtype)
+    for d in D:
+        in_row_order += d
+    np.testing.assert_array_equal(db, in_row_order)
 
 
 # ------------------------------------------------------------------------- losses
@@ -529,6 +534,32 @@ def test_loss_rows(name, from_logits, nb, m, dtype):
     t = tol(dtype)
     np.testing.assert_allclose(row_loss, expected_loss, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
     np.testing.assert_allclose(D, expected_d, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fused", [False, True])
+def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
+    """loss_rows's shortcut for one sigmoid unit computes what the per-row code does."""
+    rng = np.random.default_rng(11)
+    n, nb, start = 20, 9, 3
+    lp = loss_params(dtype)
+    A = rng.uniform(0.01, 0.99, (nb, 1)).astype(dtype)
+    A[:4, 0] = [0.0, 1.0, lp[0], lp[1]]  # clipped, and exactly at the clip bounds
+    Y = rng.integers(0, 2, (n, 1)).astype(dtype)
+    Y[:3, 0] = [0.25, 0.5, 0.9]  # soft labels need both logs
+    SW = rng.uniform(0.5, 2.0, n).astype(dtype)
+    order = rng.permutation(n).astype(np.int64)
+    D = np.full((nb, 1), np.nan, dtype)
+    row_loss = np.full(nb, np.nan, dtype)
+    bce = scalar.BINARY_CROSSENTROPY
+    cpu.loss_rows(bce, False, fused, A, Y, SW, order, start, lp, D, row_loss)
+    for r, i in enumerate(order[start:start + nb]):
+        weight = float(SW[i])
+        value = cpu.loss_value(bce, False, A[r], Y[i], lp)
+        assert row_loss[r] == dtype(weight * value)
+        d = np.full(1, np.nan, dtype)
+        cpu.loss_gradient(bce, False, fused, A[r], Y[i], lp, weight / nb, d)
+        assert D[r, 0] == d[0]
 
 
 # ------------------------------------------------------------------------ metrics

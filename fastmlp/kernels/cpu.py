@@ -368,9 +368,26 @@ def bias_gradient(D, db):
     n, m = D.shape
     for j in range(m):
         db[j] = 0
-    for r in range(n):
+    if m == 1:
+        # One column: a running sum in a register.
+        total = db[0]
+        for r in range(n):
+            total += D[r, 0]
+        db[0] = total
+        return
+    # Four rows per pass over db, added in the same order as one row at a time:
+    # each pass otherwise waits for the previous one's stores to db (32x32: 104 ns
+    # one row at a time, 53 ns four; 128x128: 1.5 us, 0.6 us).
+    r = 0
+    while r + 4 <= n:
+        d0, d1, d2, d3 = row(D, r), row(D, r + 1), row(D, r + 2), row(D, r + 3)
         for j in range(m):
-            db[j] += D[r, j]
+            db[j] = (((db[j] + d0[j]) + d1[j]) + d2[j]) + d3[j]
+        r += 4
+    for r in range(r, n):
+        d = row(D, r)
+        for j in range(m):
+            db[j] += d[j]
 
 
 # ------------------------------------------------------------------------- losses
@@ -429,16 +446,7 @@ def loss_value(code, from_logits, a, y, lp):
                 z = a[j]
                 total += max(z, 0.0) - z * y[j] + math.log1p(math.exp(-abs(z)))
             else:
-                # A term whose label weight is exactly 0 is exactly 0 (p is clipped, so
-                # its log is finite): hard labels need one log, not two.
-                p = min(max(a[j], eps), hi)
-                t = y[j]
-                term = 0.0
-                if t != 0:
-                    term = t * math.log(p)
-                if t != 1:
-                    term += (1.0 - t) * math.log(1.0 - p)
-                total -= term
+                total += _bce_value(a[j], y[j], eps, hi)
         return total / m
     # Categorical and sparse categorical cross-entropy.
     sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
@@ -474,6 +482,37 @@ def _clip_slope(p, lo, hi):
     if p == lo or p == hi:
         return 0.5
     return 1.0
+
+
+# The data's own precision for "1 - p": a float32 constant takes the type of the
+# value it meets (float64 data stays float64), so float32 models take float32 logs
+# as Keras does.
+_ONE = np.float32(1.0)
+
+
+@njit(**_INLINE)
+def _bce_value(p, t, eps, hi):
+    """Binary cross-entropy of probability ``p`` (clipped to ``[eps, hi]``) for label ``t``."""
+    p = min(max(p, eps), hi)
+    # A term whose label weight is exactly 0 is exactly 0 (p is clipped, so its log
+    # is finite): hard labels need one log, not two.
+    term = 0.0
+    if t != 0:
+        term = t * math.log(p)
+    if t != 1:
+        term += (_ONE - t) * math.log(_ONE - p)
+    return -term
+
+
+@njit(**_INLINE)
+def _bce_gradient(p, t, eps, hi, fused):
+    """dL/dp of :func:`_bce_value`, or dL/dz through a sigmoid when ``fused``."""
+    slope = _clip_slope(p, eps, hi)
+    if slope == 0.0:
+        return 0.0
+    if fused:
+        return slope * (p - t)
+    return slope * (p - t) / (p * (_ONE - p))
 
 
 @njit(**_INLINE)
@@ -523,13 +562,7 @@ def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
             if from_logits:
                 d[j] = (sigmoid(p) - y[j]) * scale / m
                 continue
-            slope = _clip_slope(p, eps, hi)
-            if slope == 0.0:
-                d[j] = 0.0
-            elif fused:
-                d[j] = slope * (p - y[j]) * scale / m
-            else:
-                d[j] = slope * (p - y[j]) / (p * (1.0 - p)) * scale / m
+            d[j] = _bce_gradient(p, y[j], eps, hi, fused) * scale / m
         return
     sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
     if from_logits:
@@ -588,6 +621,18 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         Weighted per-row loss, written in place.
     """
     nb, m = A.shape
+    if code == BINARY_CROSSENTROPY and not from_logits and m == 1:
+        # One sigmoid unit, the usual binary classifier: the same arithmetic as the
+        # general loop without its per-row dispatch and length-1 loops (32 rows:
+        # 540 ns before, 230 ns).
+        eps, hi = lp[0], lp[1]
+        for r in range(nb):
+            i = order[start + r]
+            w = SW[i]
+            p, t = A[r, 0], Y[i, 0]
+            row_loss[r] = w * _bce_value(p, t, eps, hi)
+            D[r, 0] = _bce_gradient(p, t, eps, hi, fused) * (w / nb)
+        return
     for r in range(nb):
         _loss_row(code, from_logits, fused, row(A, r), row(Y, order[start + r]),
                   SW[order[start + r]], lp, nb, row(D, r), row_loss, r)
