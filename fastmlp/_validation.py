@@ -63,25 +63,8 @@ def number_in(owner, name, value, low, high, low_open=False, high_open=False):
     return float(value)
 
 
-def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
-    """Convert ``value`` to a C-contiguous float array of ``dtype`` after checking it.
-
-    The array must be numeric, non-empty, finite and of an allowed rank. An array
-    that already has the right dtype and layout is returned as is (no copy).
-
-    Parameters
-    ----------
-    owner, name : str
-        Caller and argument name for messages.
-    value : array_like
-        Lists, int arrays and float arrays are accepted.
-    dtype : numpy.dtype
-        Target float type.
-    ndim_choices : tuple of int
-        Allowed ranks.
-    """
-    if value is None:
-        raise ValueError(f"{owner}: {name} is required; got {name}=None.")
+def _numeric_array(owner, name, value, dtype, ndim_choices):
+    """``value`` as a C-contiguous array of ``dtype``, once its type, rank and size are checked."""
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as error:
@@ -102,7 +85,33 @@ def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
         )
     if array.size == 0 or array.shape[0] == 0:
         raise ValueError(f"{owner}: {name} is empty (shape {array.shape}); pass at least one row.")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
+    """Convert ``value`` to a C-contiguous float array of ``dtype`` after checking it.
+
+    The array must be numeric, non-empty, finite and of an allowed rank. An array
+    that already has the right dtype and layout is returned as is (no copy).
+
+    Parameters
+    ----------
+    owner, name : str
+        Caller and argument name for messages.
+    value : array_like
+        Lists, int arrays and float arrays are accepted.
+    dtype : numpy.dtype
+        Target float type.
+    ndim_choices : tuple of int
+        Allowed ranks.
+    """
+    if value is None:
+        raise ValueError(f"{owner}: {name} is required; got {name}=None.")
+    if isinstance(value, np.ndarray) and value.dtype == dtype and value.ndim in ndim_choices \
+            and value.size and value.flags.c_contiguous:
+        array = value  # already right: only the finiteness check remains
+    else:
+        array = _numeric_array(owner, name, value, dtype, ndim_choices)
     flat_index = first_non_finite(array.reshape(-1))
     if flat_index >= 0:
         bad = np.unravel_index(flat_index, array.shape)

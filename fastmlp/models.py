@@ -22,7 +22,7 @@ from .kernels import scalar
 from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
 from ._validation import (
-    first_non_finite, float_array, non_negative_int, number_in, positive_int, same_length,
+    float_array, non_negative_int, number_in, positive_int, same_length,
 )
 
 _FUSED_PAIRS = {
@@ -158,7 +158,10 @@ class Sequential:
         return rows
 
     def _output_width(self, n_features):
-        return self._rows(n_features)[-1][2]
+        for layer in reversed(self._layers):
+            if isinstance(layer, Dense):
+                return layer.units
+        return n_features
 
     def build(self, input_shape=None):
         """Allocate and initialise the parameters for inputs of ``input_shape``.
@@ -293,9 +296,6 @@ class Sequential:
 
     @staticmethod
     def _input_array(owner, x, dtype):
-        if isinstance(x, np.ndarray) and x.dtype == dtype and x.ndim == 2 and x.size \
-                and x.flags.c_contiguous and first_non_finite(x.reshape(-1)) < 0:
-            return x
         if np.ndim(x) == 1:
             raise ValueError(f"{owner}: x must be 2-D (samples, features); got shape "
                              f"{np.shape(x)}. For one feature use x.reshape(-1, 1).")
@@ -474,7 +474,7 @@ class Sequential:
         loss_settings, lp = self._loss_settings()
         n = X.shape[0]
         steps = -(-n // batch_size)
-        m_out = self._output_width(X.shape[1])
+        _, _, m_out = shape_info
         dtype = engine.dtype
         if validation is None:
             validation = (np.zeros((0, X.shape[1]), dtype), np.zeros((0, Y.shape[1]), dtype),
