@@ -43,6 +43,7 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 # ("arcp": division through a reciprocal): LLVM then uses the reciprocal
 # square-root estimate and a Newton step instead of the slow square-root and
 # division instructions. Increments stay within 3 ulp of the exact float32 ones.
+# The inlined twins of the tiny path (below) take the driver's exact arithmetic.
 _UPDATE = {**_SERIAL, "fastmath": {"arcp"}}
 # Small kernels called every training step (copies, products, gradient clipping)
 # are inlined into the compiled drivers: a call between separately compiled
