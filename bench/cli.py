@@ -214,8 +214,8 @@ def _parser():
     p.add_argument("--only", metavar="NAMES",
                    help="comma-separated workloads: xor, small, mnist-shape, wide, "
                         "predict (= predict-1row,predict-10k), memory, startup")
-    p.add_argument("--repeat", type=int, default=3, metavar="N",
-                   help="best of N timed runs (default 3)")
+    p.add_argument("--repeat", type=int, default=10, metavar="N",
+                   help="best of N timed runs (default 10)")
     p.add_argument("--systems", default=",".join(SYSTEM_NAMES),
                    help=f"comma-separated subset of {','.join(SYSTEM_NAMES)}")
     p.add_argument("--threads", type=int, metavar="N",
