@@ -378,7 +378,7 @@ def test_only_first_layer_may_declare_input():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("length", [1, 5, 3 * 4096 + 7])
+@pytest.mark.parametrize("length", [1, 5, 20_001])
 def test_first_non_finite_finds_the_first_bad_value(dtype, length):
     """The vectorised pass sees every NaN and infinity; the scan then finds the first."""
     first_non_finite = fastmlp._validation.first_non_finite
@@ -386,7 +386,7 @@ def test_first_non_finite_finds_the_first_bad_value(dtype, length):
     values[length // 3] = np.finfo(dtype).max  # huge but finite: times zero is zero
     assert first_non_finite(values) == -1
     assert first_non_finite(values[:0]) == -1
-    for position in sorted({0, length - 1, length // 2, min(4097, length - 1)}):
+    for position in sorted({0, length // 2, length - 1}):
         for bad in (np.nan, np.inf, -np.inf):
             broken = values.copy()
             broken[position] = bad
