@@ -4,7 +4,7 @@ Examples
 --------
 ::
 
-    python -m bench                          # everything (about 3 minutes)
+    python -m bench                          # everything (about 4 minutes)
     python -m bench --only xor,small --repeat 5
     python -m bench --only mnist-shape,wide --json out.json --markdown out.md --plot out.png
     python -m bench --systems fastmlp,numpy,blas-floor --threads 1
@@ -13,7 +13,9 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 import time
 import traceback
 
@@ -206,11 +208,20 @@ def run_benchmarks(only=None, repeat=1, system_names=SYSTEM_NAMES, threads=None,
     return results
 
 
-def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m bench",
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser(prog):
+    examples = textwrap.indent(textwrap.dedent(__doc__.split("::", 1)[1]).strip(), "  ")
+    p = _Parser(
+        prog=prog,
         description="Benchmark fastmlp against a NumPy reference, the BLAS floor, "
-                    "PyTorch and Keras (when installed).")
+                    "PyTorch and Keras (when installed).",
+        epilog="examples:\n" + examples.replace("python -m bench", prog), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", metavar="NAMES",
                    help="comma-separated workloads: xor, small, mnist-shape, wide, "
                         "predict (= predict-1row,predict-10k), memory, startup")
@@ -232,19 +243,46 @@ def _parser():
     return p
 
 
-def main(argv=None):
-    """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
+def _unwritable(path):
+    """Why ``path`` cannot be written, or None."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path!r} is a directory"
+    if not os.path.isdir(directory):
+        return f"cannot write {path!r}: directory {directory!r} does not exist"
+    if not os.access(directory, os.W_OK):
+        return f"cannot write {path!r}: directory {directory!r} is not writable"
+    return None
+
+
+def main(argv=None, prog="python -m bench"):
+    """Entry point; returns the process exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+    prog : str
+        Command name shown in help and error messages.
+    """
+    args = _parser(prog).parse_args(argv)
     names = [s.strip() for s in args.systems.split(",") if s.strip()]
     bad = [n for n in names if n not in SYSTEM_NAMES]
     if bad:
-        print(f"unknown system(s): {', '.join(bad)}", file=sys.stderr)
+        print(f"{prog}: error: unknown system(s) {', '.join(bad)}; known: "
+              f"{', '.join(SYSTEM_NAMES)}", file=sys.stderr)
         return 2
     try:
         select_workloads(args.only)
     except ValueError as exc:
-        print(exc, file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    for option in ("json", "markdown", "plot"):
+        path = getattr(args, option)
+        problem = path and _unwritable(path)
+        if problem:
+            print(f"{prog}: error: --{option}: {problem}", file=sys.stderr)
+            return 2
     results = run_benchmarks(only=args.only, repeat=max(1, args.repeat), system_names=names,
                              threads=args.threads, keras_max_steps=args.keras_steps,
                              max_seconds=args.max_seconds)

@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command: ``train``, ``evaluate``, ``predict`` and ``summary``.
+"""The ``fastmlp`` command: ``train``, ``evaluate``, ``predict``, ``summary`` and ``bench``.
 
 Errors are one line on stderr: exit status 2 for a bad option or argument,
 1 for bad data or a bad model file. No model or output file is left behind by
@@ -155,6 +155,7 @@ def cli():
       fastmlp evaluate iris.fastmlp test.csv
       fastmlp predict iris.fastmlp new.csv -o predictions.csv
       fastmlp summary iris.fastmlp
+      fastmlp bench --only xor,small             # from a source checkout
     """
 
 
@@ -426,3 +427,28 @@ def summary(model_path):
             line += f"; validation {_format_scores(training['validation'])}"
         click.echo(line)
 
+
+
+# ---------------------------------------------------------------------- bench
+
+#: The source checkout: the benchmark suite (``bench/``) is not part of the package.
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": []},
+             short_help="Run the benchmark suite (python -m bench).")
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED, metavar="[OPTIONS]")
+def bench(bench_args):
+    """Run the benchmark suite: the same as 'python -m bench' in the source checkout.
+
+    Every option goes to the suite; 'fastmlp bench --help' lists them with examples.
+    """
+    if not os.path.isfile(os.path.join(SOURCE_ROOT, "bench", "cli.py")):
+        raise click.ClickException(
+            f"the benchmark suite ships with the source checkout, not the package: no bench/ "
+            f"in {SOURCE_ROOT!r}. Install with 'pip install -e .' from a clone of fastmlp.")
+    if SOURCE_ROOT not in sys.path:
+        sys.path.insert(0, SOURCE_ROOT)
+    from bench.cli import main as bench_main
+
+    return bench_main(list(bench_args), prog="fastmlp bench")

@@ -476,3 +476,45 @@ def test_script_errors_are_one_line(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert files(tmp_path) == ["bad.csv"]
+
+
+# ---------------------------------------------------------------------- bench
+
+
+def test_bench_help_lists_the_suite_options_with_examples():
+    result = ok("bench", "--help")
+    assert "usage: fastmlp bench" in result.output
+    for option in ("--only", "--repeat", "--systems", "--threads", "--json", "--plot"):
+        assert option in result.output
+    assert "fastmlp bench --only xor,small" in result.output
+    assert "bench" in ok("--help").output
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--bogus"], "--bogus"),
+    (["--repeat", "many"], "--repeat"),
+    (["--only", "nosuch"], "'nosuch'"),
+    (["--systems", "fastmlp,abacus"], "abacus"),
+    (["--only", "xor", "--json", os.path.join("no-such-dir", "r.json")], "--json"),
+])
+def test_bench_bad_options_are_one_line(args, fragment):
+    result = run("bench", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastmlp bench: error: "), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_script_bench_runs_a_workload(tmp_path):
+    result = script("bench", "--only", "xor", "--systems", "fastmlp,numpy", "--repeat", "1",
+                    "--json", "r.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "== xor" in result.stdout and "xor: fastmlp >= 100x faster than numpy" in result.stdout
+    workload = json.loads((tmp_path / "r.json").read_text())["workloads"][0]
+    assert workload["name"] == "xor"
+    assert [(s["system"], s["status"]) for s in workload["systems"]] == [
+        ("fastmlp", "ok"), ("numpy", "ok")]
+    # Both trained the same network from the same weights to the same loss.
+    losses = [s["loss"] for s in workload["systems"]]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
