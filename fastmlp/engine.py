@@ -14,9 +14,9 @@ from numba import njit
 from .kernels.cpu import (
     TINY_ACTIVATIONS, accumulate_metrics, activation_backward, adagrad_update,
     adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
-    bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
-    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update, rmsprop_update_inline,
-    sgd_update, sgd_update_inline,
+    bias_gradient, clip_gradients, clip_values, copy_rows, dense_backward_small,
+    dense_forward_small, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update,
+    rmsprop_update_inline, sgd_update, sgd_update_inline,
 )
 from .kernels.scalar import RELU
 from .kernels.views import row, row_block, view1d, view2d
@@ -87,7 +87,7 @@ def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny):
 
 @njit(**_INLINE)
 def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny,
-              by_layer, opt, slots, h, clip, var_offsets, var_sizes):
+              by_layer, opt, slots, h, clip):
     """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``.
 
     ``tiny`` selects the one-pass kernel for dense layers (see :data:`TINY_UNITS`).
@@ -122,8 +122,9 @@ def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fus
             if by_layer:
                 # Only clipvalue can be on here: it clips element by element.
                 size = n_in * n_out + (n_out if b_at >= 0 else 0)
-                clip_gradients(view1d(grads, w_at, size), var_offsets, var_sizes, clip)
-                _update(opt, params, grads, slots, h, w_at, size, False)
+                if clip[1] > 0:
+                    clip_values(view1d(grads, w_at, size), clip[1])
+                _update(opt, params, grads, slots, h, w_at, size)
         elif l > 0:
             copy_rows(d, d_in, 0)
 
@@ -136,33 +137,38 @@ def _set_adam_step_size(h, step):
 
 
 @njit(**_INLINE)
-def _update(opt, params, grads, slots, h, start, size, tiny):
+def _update(opt, params, grads, slots, h, start, size):
     """Apply optimizer ``opt``'s update to the parameters ``[start, start + size)``.
 
-    ``tiny`` selects the inlined update kernels (see :data:`TINY_UNITS`). Adam's step
-    size ``h[7]`` must be set for the step.
+    Adam's step size ``h[7]`` must be set for the step.
     """
     p, g = view1d(params, start, size), view1d(grads, start, size)
     # SGD and Adagrad have one slot row, RMSprop and Adam three.
     s0 = view1d(row(slots, 0), start, size)
     s1 = view1d(row(slots, 1 % slots.shape[0]), start, size)
     s2 = view1d(row(slots, 2 % slots.shape[0]), start, size)
-    if opt == SGD and tiny:
-        sgd_update_inline(p, g, s0, h)
-    elif opt == SGD:
+    if opt == SGD:
         sgd_update(p, g, s0, h)
-    elif opt == RMSPROP and tiny:
-        rmsprop_update_inline(p, g, s0, s1, s2, h)
     elif opt == RMSPROP:
         rmsprop_update(p, g, s0, s1, s2, h)
-    elif opt == ADAGRAD and tiny:
-        adagrad_update_inline(p, g, s0, h)
     elif opt == ADAGRAD:
         adagrad_update(p, g, s0, h)
-    elif tiny:
-        adam_update_inline(p, g, s0, s1, s2, h)
     else:
         adam_update(p, g, s0, s1, s2, h)
+
+
+@njit(**_INLINE)
+def _update_tiny(opt, params, grads, slots, h):
+    """:func:`_update` over every parameter with the inlined kernels (see :data:`TINY_UNITS`)."""
+    s0, s1, s2 = row(slots, 0), row(slots, 1 % slots.shape[0]), row(slots, 2 % slots.shape[0])
+    if opt == SGD:
+        sgd_update_inline(params, grads, s0, h)
+    elif opt == RMSPROP:
+        rmsprop_update_inline(params, grads, s0, s1, s2, h)
+    elif opt == ADAGRAD:
+        adagrad_update_inline(params, grads, s0, h)
+    else:
+        adam_update_inline(params, grads, s0, s1, s2, h)
 
 
 @njit(**_INLINE)
@@ -254,12 +260,14 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
             if opt == ADAM:
                 _set_adam_step_size(h, step)
             _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
-                      loss[LOSS_FUSED] != 0, tiny, by_layer, opt, slots, h, clip, var_offsets,
-                      var_sizes)
+                      loss[LOSS_FUSED] != 0, tiny, by_layer, opt, slots, h, clip)
             if not by_layer:
                 # Norm clipping needs every gradient before any update.
                 clip_gradients(grads, var_offsets, var_sizes, clip)
-                _update(opt, params, grads, slots, h, 0, params.shape[0], tiny)
+                if tiny:
+                    _update_tiny(opt, params, grads, slots, h)
+                else:
+                    _update(opt, params, grads, slots, h, 0, params.shape[0])
             step += 1
         if Xv.shape[0] > 0:
             evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws, d_ws,

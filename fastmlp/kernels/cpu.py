@@ -762,8 +762,22 @@ def clip_gradients(grads, var_offsets, var_sizes, clip):
             for i in range(grads.shape[0]):
                 grads[i] = grads[i] * global_clipnorm / norm
     if clipvalue > 0:
-        for i in range(grads.shape[0]):
-            grads[i] = min(max(grads[i], -clipvalue), clipvalue)
+        clip_values(grads, clipvalue)
+
+
+@njit(**_STEP)
+def clip_values(grads, clipvalue):
+    """Clip every gradient to ``[-clipvalue, clipvalue]`` in place (Keras's clipvalue).
+
+    Parameters
+    ----------
+    grads : ndarray
+        Gradients, written in place.
+    clipvalue : float
+        Positive bound.
+    """
+    for i in range(grads.shape[0]):
+        grads[i] = min(max(grads[i], -clipvalue), clipvalue)
 
 
 @njit(**_SERIAL)
