@@ -14,9 +14,9 @@ from numba import njit
 from .kernels.cpu import (
     TINY_ACTIVATIONS, accumulate_metrics, activation_backward, adagrad_update,
     adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
-    bias_gradient, clip_gradients, clip_values, copy_rows, dense_backward_small,
-    dense_forward_small, gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update,
-    rmsprop_update_inline, sgd_update, sgd_update_inline,
+    bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
+    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update, rmsprop_update_inline,
+    sgd_update, sgd_update_inline,
 )
 from .kernels.scalar import RELU
 from .kernels.views import row, row_block, view1d, view2d
@@ -43,16 +43,6 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 #: kernels as well was measured and dropped: 10-30 ns less per step, but the first
 #: compile went from 19 s to 32-41 s.
 TINY_UNITS = 8
-
-#: Models with at least this many parameters update each layer during the backward
-#: pass, as soon as its gradients are known, instead of all parameters after it
-#: (unless a norm clipping needs every gradient first). The layer's gradients and
-#: weights are then still in cache, and the first layer's weights stay there for the
-#: next forward pass. Measured over interleaved epochs: mnist-shape (235k parameters)
-#: and wide (Adam, 279k) 1-2 % faster, and in one period of cache contention from
-#: other tenants mnist-shape took 870 against 1010 ms; small (3,265) gained nothing
-#: and paid a call per layer (1.6 % slower), hence the limit.
-UPDATE_BY_LAYER_MIN_PARAMS = 65536
 
 _JIT = {"cache": True, "error_model": "numpy"}
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
@@ -86,14 +76,10 @@ def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny):
 
 
 @njit(**_INLINE)
-def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny,
-              by_layer, opt, slots, h, clip):
+def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused, tiny):
     """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``.
 
     ``tiny`` selects the one-pass kernel for dense layers (see :data:`TINY_UNITS`).
-    With ``by_layer`` each dense layer's parameters are updated as soon as its
-    gradients are known and its weights have passed the gradient on (see
-    :data:`UPDATE_BY_LAYER_MIN_PARAMS`).
     """
     last = layers.shape[0] - 1
     for l in range(last, -1, -1):
@@ -119,56 +105,38 @@ def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fus
                 bias_gradient(d, view1d(grads, b_at, n_out))
             if l > 0:
                 matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
-            if by_layer:
-                # Only clipvalue can be on here: it clips element by element.
-                size = n_in * n_out + (n_out if b_at >= 0 else 0)
-                if clip[1] > 0:
-                    clip_values(view1d(grads, w_at, size), clip[1])
-                _update(opt, params, grads, slots, h, w_at, size)
         elif l > 0:
             copy_rows(d, d_in, 0)
 
 
 @njit(**_INLINE)
-def _set_adam_step_size(h, step):
-    """Adam's ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` for step ``step`` (0-based)."""
-    t = step + 1.0
-    h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
+def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step, tiny):
+    """Clip the gradients, then apply optimizer ``opt``'s update for step ``step`` (0-based).
 
-
-@njit(**_INLINE)
-def _update(opt, params, grads, slots, h, start, size):
-    """Apply optimizer ``opt``'s update to the parameters ``[start, start + size)``.
-
-    Adam's step size ``h[7]`` must be set for the step.
+    ``tiny`` selects the inlined update kernels (see :data:`TINY_UNITS`).
     """
-    p, g = view1d(params, start, size), view1d(grads, start, size)
+    clip_gradients(grads, var_offsets, var_sizes, clip)
     # SGD and Adagrad have one slot row, RMSprop and Adam three.
-    s0 = view1d(row(slots, 0), start, size)
-    s1 = view1d(row(slots, 1 % slots.shape[0]), start, size)
-    s2 = view1d(row(slots, 2 % slots.shape[0]), start, size)
-    if opt == SGD:
-        sgd_update(p, g, s0, h)
-    elif opt == RMSPROP:
-        rmsprop_update(p, g, s0, s1, s2, h)
-    elif opt == ADAGRAD:
-        adagrad_update(p, g, s0, h)
-    else:
-        adam_update(p, g, s0, s1, s2, h)
-
-
-@njit(**_INLINE)
-def _update_tiny(opt, params, grads, slots, h):
-    """:func:`_update` over every parameter with the inlined kernels (see :data:`TINY_UNITS`)."""
     s0, s1, s2 = row(slots, 0), row(slots, 1 % slots.shape[0]), row(slots, 2 % slots.shape[0])
-    if opt == SGD:
+    if opt == SGD and tiny:
         sgd_update_inline(params, grads, s0, h)
-    elif opt == RMSPROP:
+    elif opt == SGD:
+        sgd_update(params, grads, s0, h)
+    elif opt == RMSPROP and tiny:
         rmsprop_update_inline(params, grads, s0, s1, s2, h)
-    elif opt == ADAGRAD:
+    elif opt == RMSPROP:
+        rmsprop_update(params, grads, s0, s1, s2, h)
+    elif opt == ADAGRAD and tiny:
         adagrad_update_inline(params, grads, s0, h)
+    elif opt == ADAGRAD:
+        adagrad_update(params, grads, s0, h)
     else:
-        adam_update_inline(params, grads, s0, s1, s2, h)
+        t = step + 1.0
+        h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
+        if tiny:
+            adam_update_inline(params, grads, s0, s1, s2, h)
+        else:
+            adam_update(params, grads, s0, s1, s2, h)
 
 
 @njit(**_INLINE)
@@ -223,12 +191,11 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
                       layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
                       a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
                       sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds,
-                      tiny, by_layer):
+                      tiny):
     """Train ``n_epochs`` epochs and return the optimizer step count after them.
 
     See :meth:`Engine.fit_epochs` for the arguments; ``tiny`` selects the tiny
-    path (see :data:`TINY_UNITS`), ``by_layer`` the update of each layer during the
-    backward pass (see :data:`UPDATE_BY_LAYER_MIN_PARAMS`).
+    path (see :data:`TINY_UNITS`).
     """
     n, d = X.shape
     last = layers.shape[0] - 1
@@ -257,17 +224,9 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
                          view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
             if preds.shape[0] > 0:
                 copy_rows(out, preds, start)
-            if opt == ADAM:
-                _set_adam_step_size(h, step)
             _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
-                      loss[LOSS_FUSED] != 0, tiny, by_layer, opt, slots, h, clip)
-            if not by_layer:
-                # Norm clipping needs every gradient before any update.
-                clip_gradients(grads, var_offsets, var_sizes, clip)
-                if tiny:
-                    _update_tiny(opt, params, grads, slots, h)
-                else:
-                    _update(opt, params, grads, slots, h, 0, params.shape[0])
+                      loss[LOSS_FUSED] != 0, tiny)
+            _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step, tiny)
             step += 1
         if Xv.shape[0] > 0:
             evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws, d_ws,
@@ -307,15 +266,6 @@ class Engine:
     def takes_tiny_path(self):
         """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
         return self._widest <= TINY_UNITS and self._tiny_activations
-
-    def updates_by_layer(self, clip):
-        """Whether training updates each layer during the backward pass.
-
-        See :data:`UPDATE_BY_LAYER_MIN_PARAMS`; ``clip`` holds the optimizer's
-        ``[clipnorm, clipvalue, global_clipnorm]``, a value <= 0 being off.
-        """
-        return (not self.takes_tiny_path() and self.layout.size >= UPDATE_BY_LAYER_MIN_PARAMS
-                and clip[0] <= 0 and clip[2] <= 0)
 
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows."""
@@ -381,7 +331,6 @@ class Engine:
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, loss, lp, metrics_i, metrics_f, sums, self.row_loss, preds, Xv, Yv, SWv,
             val_batch_size, val_sums, val_preds, self.takes_tiny_path(),
-            self.updates_by_layer(state.clip),
         )
         return sums, val_sums
 

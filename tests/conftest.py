@@ -33,20 +33,15 @@ def restore_config():
         fastmlp.config.reset()
 
 
-@pytest.fixture(params=["tiny", "general", "by-layer"])
+@pytest.fixture(params=["tiny", "general"])
 def training_path(request, monkeypatch):
-    """Run the test through the three training paths of the compiled driver.
+    """Run the test through both training paths of the compiled driver.
 
     Models whose layers are all at most ``fastmlp.engine.TINY_UNITS`` wide (with
     common activations) take the tiny path: one-pass dense kernels and the update
     inlined into the step. ``"general"`` sets the limit to 0 so that the same small
-    model takes the general kernels; ``"by-layer"`` also sets
-    ``fastmlp.engine.UPDATE_BY_LAYER_MIN_PARAMS`` to 0, so that each layer is
-    updated during the backward pass as in large models (unless a norm clipping
-    needs every gradient first).
+    model takes the general kernels.
     """
-    if request.param != "tiny":
+    if request.param == "general":
         monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", 0)
-    monkeypatch.setattr(fastmlp.engine, "UPDATE_BY_LAYER_MIN_PARAMS",
-                        0 if request.param == "by-layer" else 2**62)
     return request.param

@@ -14,7 +14,7 @@ import pytest
 import fastmlp
 import reference as ref
 from fastmlp import optimizers
-from fastmlp.layers import Activation, Dense
+from fastmlp.layers import Dense
 
 
 def one_weight_model(value):
@@ -213,61 +213,6 @@ def test_several_steps_float64(name, make, make_ref, float64, training_path):
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-10)
     # The optimizer really moved the weights.
     assert all(not np.allclose(a, b, rtol=1e-5, atol=0) for a, b in zip(got, w0))
-
-
-@pytest.mark.parametrize("name,make,make_ref", OPTIMIZER_CASES, ids=[c[0] for c in
-                                                                     OPTIMIZER_CASES])
-def test_updating_each_layer_during_backward_gives_the_same_weights(name, make, make_ref,
-                                                                     monkeypatch):
-    """Large models update each layer as soon as its gradients are known; same results."""
-    monkeypatch.setattr(fastmlp.engine, "TINY_UNITS", 0)
-    rng = np.random.default_rng(4)
-    x = rng.normal(size=(23, 3)).astype(np.float32)
-    y = rng.uniform(size=(23, 2)).astype(np.float32)
-    trained = []
-    for min_params in (2**62, 0):
-        monkeypatch.setattr(fastmlp.engine, "UPDATE_BY_LAYER_MIN_PARAMS", min_params)
-        fastmlp.utils.set_random_seed(5)
-        model = fastmlp.Sequential([Dense(6, "relu", input_dim=3), Activation("tanh"),
-                                    Dense(5, use_bias=False), Dense(2, "sigmoid")])
-        model.compile(optimizer=make(), loss="binary_crossentropy")
-        assert model.build((None, 3)) is None
-        assert model.engine.updates_by_layer(model.optimizer.build(
-            model.engine.layout.size, model.engine.dtype).clip) == (min_params == 0)
-        history = model.fit(x, y, batch_size=4, epochs=3, verbose=0)
-        trained.append((model.get_weights(), history.history["loss"]))
-    (weights, losses), (weights_by_layer, losses_by_layer) = trained
-    if name.startswith(("rmsprop", "adagrad")):
-        # Their float32 kernels divide through a reciprocal square-root estimate whose
-        # last bit differs between the vector loop and its scalar tail, and per-layer
-        # slices split the buffer into other loops.
-        np.testing.assert_allclose(losses, losses_by_layer, rtol=1e-6)
-        for w, w_by_layer in zip(weights, weights_by_layer):
-            np.testing.assert_allclose(w, w_by_layer, rtol=1e-5, atol=1e-8)
-        return
-    assert losses == losses_by_layer
-    for w, w_by_layer in zip(weights, weights_by_layer):
-        np.testing.assert_array_equal(w, w_by_layer)
-
-
-@pytest.mark.parametrize("clipping,by_layer", [({}, True), ({"clipvalue": 0.1}, True),
-                                               ({"clipnorm": 1.0}, False),
-                                               ({"global_clipnorm": 1.0}, False)])
-def test_norm_clipping_updates_after_the_whole_backward_pass(clipping, by_layer, monkeypatch):
-    monkeypatch.setattr(fastmlp.engine, "UPDATE_BY_LAYER_MIN_PARAMS", 100)
-    model = fastmlp.Sequential([Dense(32, "relu", input_dim=4), Dense(1)])
-    model.compile(optimizer=optimizers.Adam(**clipping), loss="mse")
-    model.build((None, 4))
-    state = model.optimizer.build(model.engine.layout.size, model.engine.dtype)
-    assert model.engine.updates_by_layer(state.clip) == by_layer
-    # Below the size limit, and on the tiny path, every model updates after the pass.
-    monkeypatch.setattr(fastmlp.engine, "UPDATE_BY_LAYER_MIN_PARAMS", 1000)
-    assert not model.engine.updates_by_layer(state.clip)
-    tiny = fastmlp.Sequential([Dense(2, "sigmoid", input_dim=2), Dense(1, "sigmoid")])
-    tiny.compile(optimizer="sgd", loss="mse")
-    tiny.build((None, 2))
-    monkeypatch.setattr(fastmlp.engine, "UPDATE_BY_LAYER_MIN_PARAMS", 0)
-    assert not tiny.engine.updates_by_layer(state.clip)
 
 
 @pytest.mark.parametrize("name,make,make_ref", OPTIMIZER_CASES[::2],

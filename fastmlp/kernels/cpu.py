@@ -42,10 +42,8 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 # Optimizer updates may replace ``g / sqrt(v + eps)`` by ``g * rsqrt(v + eps)``
 # ("arcp": division through a reciprocal): LLVM then uses the reciprocal
 # square-root estimate and a Newton step instead of the slow square-root and
-# division instructions. Increments stay within 3 ulp of the exact float32 ones;
-# the vector loop and its scalar tail may differ in that last bit, so the same
-# value can round differently at another place in the buffer. The inlined twins
-# of the tiny path (below) take the driver's exact arithmetic.
+# division instructions. Increments stay within 3 ulp of the exact float32 ones.
+# The inlined twins of the tiny path (below) take the driver's exact arithmetic.
 _UPDATE = {**_SERIAL, "fastmath": {"arcp"}}
 # Small kernels called every training step (copies, products, gradient clipping)
 # are inlined into the compiled drivers: a call between separately compiled
@@ -762,22 +760,8 @@ def clip_gradients(grads, var_offsets, var_sizes, clip):
             for i in range(grads.shape[0]):
                 grads[i] = grads[i] * global_clipnorm / norm
     if clipvalue > 0:
-        clip_values(grads, clipvalue)
-
-
-@njit(**_STEP)
-def clip_values(grads, clipvalue):
-    """Clip every gradient to ``[-clipvalue, clipvalue]`` in place (Keras's clipvalue).
-
-    Parameters
-    ----------
-    grads : ndarray
-        Gradients, written in place.
-    clipvalue : float
-        Positive bound.
-    """
-    for i in range(grads.shape[0]):
-        grads[i] = min(max(grads[i], -clipvalue), clipvalue)
+        for i in range(grads.shape[0]):
+            grads[i] = min(max(grads[i], -clipvalue), clipvalue)
 
 
 @njit(**_SERIAL)
