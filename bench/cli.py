@@ -221,7 +221,8 @@ def _parser(prog):
         prog=prog,
         description="Benchmark fastmlp against a NumPy reference, the BLAS floor, "
                     "PyTorch and Keras (when installed).",
-        epilog="examples:\n" + examples.replace("python -m bench", prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="examples:\n" + examples.replace("python -m bench", prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", metavar="NAMES",
                    help="comma-separated workloads: xor, small, mnist-shape, wide, "
                         "predict (= predict-1row,predict-10k), memory, startup")
