@@ -157,7 +157,8 @@ def measure(system, rows=ROWS, features=FEATURES, shuffle=False):
 def _add_megabytes(res):
     """Add the ``*_mb`` fields the table prints to a successful result."""
     mb = 1 / 2**20
-    res.update(peak_rss_mb=res["peak_rss_bytes"] * mb, baseline_rss_mb=res["baseline_rss_bytes"] * mb,
+    res.update(peak_rss_mb=res["peak_rss_bytes"] * mb,
+               baseline_rss_mb=res["baseline_rss_bytes"] * mb,
                data_model_mb=(res["data_bytes"] + res["model_bytes"]) * mb)
     return res
 
