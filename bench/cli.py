@@ -13,7 +13,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 import time
@@ -244,18 +243,6 @@ def _parser(prog):
     return p
 
 
-def _unwritable(path):
-    """Why ``path`` cannot be written, or None."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"{path!r} is a directory"
-    if not os.path.isdir(directory):
-        return f"cannot write {path!r}: directory {directory!r} does not exist"
-    if not os.access(directory, os.W_OK):
-        return f"cannot write {path!r}: directory {directory!r} is not writable"
-    return None
-
-
 def main(argv=None, prog="python -m bench"):
     """Entry point; returns the process exit status.
 
@@ -280,9 +267,13 @@ def main(argv=None, prog="python -m bench"):
         return 2
     for option in ("json", "markdown", "plot"):
         path = getattr(args, option)
-        problem = path and _unwritable(path)
+        if not path:
+            continue
+        from fastmlp.saving import unwritable  # the check the fastmlp command uses
+
+        problem = unwritable(path)
         if problem:
-            print(f"{prog}: error: --{option}: {problem}", file=sys.stderr)
+            print(f"{prog}: error: --{option}: {problem.rstrip('.')}", file=sys.stderr)
             return 2
     results = run_benchmarks(only=args.only, repeat=max(1, args.repeat), system_names=names,
                              threads=args.threads, keras_max_steps=args.keras_steps,

@@ -19,7 +19,7 @@ import click
 import numpy as np
 
 import fastmlp
-from fastmlp.saving import atomic_write, save_model
+from fastmlp.saving import atomic_write, save_model, unwritable
 
 from . import pipeline
 from .pipeline import DataProblem
@@ -103,15 +103,9 @@ def parse_delimiter(ctx, param, value):
 
 def check_output(path, option, inputs=()):
     """Fail early when ``path`` cannot be written (or would overwrite an input)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise click.BadParameter(f"{path!r} is a directory.", param_hint=option)
-    if not os.path.isdir(directory):
-        raise click.BadParameter(f"cannot write {path!r}: directory {directory!r} does not "
-                                 f"exist.", param_hint=option)
-    if not os.access(directory, os.W_OK):
-        raise click.BadParameter(f"cannot write {path!r}: directory {directory!r} is not "
-                                 f"writable.", param_hint=option)
+    problem = unwritable(path)
+    if problem:
+        raise click.BadParameter(problem, param_hint=option)
     for other in inputs:
         if os.path.abspath(other) == os.path.abspath(path):
             raise click.BadParameter(f"{path!r} is also an input file; choose another name.",

@@ -44,7 +44,7 @@ from . import optimizers
 from .engine import SLOT_ROWS
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "atomic_write", "load_model",
-           "load_model_with_metadata", "save_model"]
+           "load_model_with_metadata", "save_model", "unwritable"]
 
 FORMAT = "fastmlp.model"
 FORMAT_VERSION = 1
@@ -74,6 +74,24 @@ class ModelFileError(ValueError):
 
 
 # ---------------------------------------------------------------------- writing
+
+
+def unwritable(path):
+    """Why a file cannot be written at ``path``, or None if it can.
+
+    Parameters
+    ----------
+    path : str
+        The file to write.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path!r} is a directory."
+    if not os.path.isdir(directory):
+        return f"cannot write {path!r}: directory {directory!r} does not exist."
+    if not os.access(directory, os.W_OK):
+        return f"cannot write {path!r}: directory {directory!r} is not writable."
+    return None
 
 
 @contextlib.contextmanager
