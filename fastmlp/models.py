@@ -21,9 +21,7 @@ from .engine import Engine
 from .kernels import scalar
 from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
-from ._validation import (
-    float_array, non_negative_int, number_in, positive_int, same_length,
-)
+from ._validation import float_array, non_negative_int, number_in, positive_int, same_length
 
 _FUSED_PAIRS = {
     (scalar.BINARY_CROSSENTROPY, "sigmoid"), (scalar.CATEGORICAL_CROSSENTROPY, "softmax"),
