@@ -16,7 +16,7 @@ from .kernels.cpu import (
     adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
     bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
     gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update, rmsprop_update_inline,
-    sgd_update, sgd_update_inline,
+    sgd_update, sgd_update_inline, shuffle_order,
 )
 from .kernels.scalar import RELU
 from .kernels.views import row, row_block, view1d, view2d
@@ -201,10 +201,7 @@ def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
     last = layers.shape[0] - 1
     for e in range(n_epochs):
         if seeds[e] >= 0:
-            np.random.seed(seeds[e])
-            for i in range(n):
-                order[i] = i
-            np.random.shuffle(order)
+            shuffle_order(order, seeds[e])
         # Batches of rows in order are read from X where they lie; shuffled ones
         # are gathered into the first workspace block.
         in_order = True

@@ -148,6 +148,34 @@ def test_gather_rows(n, d, nb, start, dtype):
     np.testing.assert_array_equal(out, X[order[start:start + nb]])
 
 
+@pytest.mark.parametrize("n", [1, 2, 5, 1000])
+def test_shuffle_order_is_a_permutation_chosen_by_the_seed(n):
+    order = np.full(n, -7, np.int64)
+    cpu.shuffle_order(order, 12345)
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    again = np.arange(n)[::-1].copy()
+    cpu.shuffle_order(again, 12345)
+    np.testing.assert_array_equal(again, order)
+    if n == 1000:
+        other = np.empty(n, np.int64)
+        cpu.shuffle_order(other, 12346)
+        assert (other != order).mean() > 0.9
+        assert (order != np.arange(n)).mean() > 0.9
+
+
+def test_shuffle_order_draws_every_permutation_equally_often():
+    """24,000 seeds over the 24 orders of 4 rows: a chi-square test at the 0.1 % level
+    (a shuffle that swaps with any position, not only earlier ones, fails it)."""
+    counts = {}
+    order = np.empty(4, np.int64)
+    for seed in range(24000):
+        cpu.shuffle_order(order, seed)
+        counts[tuple(order)] = counts.get(tuple(order), 0) + 1
+    assert len(counts) == 24
+    chi_square = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+    assert chi_square < 49.7  # 99.9th percentile of chi-square with 23 degrees of freedom
+
+
 # ------------------------------------------------------------------ activations
 
 ACT_SHAPES = [(1, 1), (1, 3), (5, 3), (4, 1), (200, 170)]

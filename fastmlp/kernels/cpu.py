@@ -95,6 +95,53 @@ def gather_rows(X, order, start, out):
         _copy_row(row(X, order[start + r]), row(out, r))
 
 
+# SplitMix64 (Steele, Lea and Flood, 2014): one 64-bit add and two multiply-xorshift
+# rounds per number; any 64-bit seed is a valid state.
+_SPLITMIX_STEP = np.uint64(0x9E3779B97F4A7C15)
+_SPLITMIX_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+_SPLITMIX_MUL2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(**_INLINE)
+def _splitmix64(state):
+    """Advance the SplitMix64 ``state``; return the new state and a 64-bit random number."""
+    state = state + _SPLITMIX_STEP
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * _SPLITMIX_MUL1
+    z = (z ^ (z >> np.uint64(27))) * _SPLITMIX_MUL2
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(**_STEP)
+def shuffle_order(order, seed):
+    """Fill ``order`` with the random permutation of ``0..n-1`` that ``seed`` selects.
+
+    A Fisher-Yates shuffle driven by SplitMix64. Seeding is free, unlike
+    ``np.random.seed`` (initialising and twisting the Mersenne Twister's 624
+    words took about 1.6 us per epoch, which doubled the time of the XOR fit:
+    9.1 ms for 3000 epochs against 4.3 ms unshuffled). Position ``j <= i`` is
+    drawn by multiplying 32 random bits by ``i + 1``, so each is picked with
+    probability ``1 / (i + 1)`` up to a relative error below ``(i + 1) / 2**32``.
+
+    Parameters
+    ----------
+    order : ndarray of int64, shape (n,)
+        Overwritten with the permutation; ``n`` must be below ``2**32``.
+    seed : int
+        Any non-negative integer; equal seeds give equal permutations.
+    """
+    n = order.shape[0]
+    for i in range(n):
+        order[i] = i
+    state = np.uint64(seed)
+    for i in range(n - 1, 0, -1):
+        state, bits = _splitmix64(state)
+        j = np.int64(((bits >> np.uint64(32)) * np.uint64(i + 1)) >> np.uint64(32))
+        swapped = order[j]
+        order[j] = order[i]
+        order[i] = swapped
+
+
 @njit(**_STEP)
 def copy_rows(src, dst, start):
     """``dst[start:start + len(src)] = src``, element by element (no temporary copy).
