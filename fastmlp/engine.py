@@ -289,7 +289,7 @@ class Engine:
         order : ndarray of int64, shape (N,)
             Row order; reshuffled at the start of epoch ``e`` when ``seeds[e] >= 0``.
         seeds : ndarray of int64, shape (n_epochs,)
-            Per-epoch seeds of the compiled shuffler, -1 to keep ``order``.
+            Per-epoch seeds of ``kernels.cpu.shuffle_order``, -1 to keep ``order``.
         batch_size : int
         optimizer_state : fastmlp.optimizers.OptimizerState
             Slots, hyperparameters, clip settings and step counter (updated).

@@ -3,14 +3,8 @@
 import random
 
 import numpy as np
-from numba import njit
 
 from ._validation import positive_int
-
-
-@njit(cache=True)
-def _seed_compiled_rng(seed):
-    np.random.seed(seed)
 
 
 def to_categorical(x, num_classes=None):
@@ -50,7 +44,10 @@ def to_categorical(x, num_classes=None):
 
 
 def set_random_seed(seed):
-    """Seed Python's ``random``, NumPy's global RNG and the compiled shuffler.
+    """Seed Python's ``random`` and NumPy's global RNG.
+
+    Initializers draw their seeds from the first, ``fit`` its per-epoch shuffle
+    seeds from the second.
 
     The same seed then gives bitwise-identical initial weights, shuffles and
     training results on the same machine and thread count.
@@ -63,4 +60,3 @@ def set_random_seed(seed):
         raise ValueError(f"set_random_seed: seed must be a non-negative integer; got {seed!r}.")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
-    _seed_compiled_rng(int(seed) % 2**32)
