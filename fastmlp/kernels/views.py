@@ -8,6 +8,11 @@ more than the arithmetic. The intrinsics here build the same C-contiguous views
 directly and without reference counting: a view borrows its buffer, so it is
 valid only while the buffer is alive, and it must never be returned to Python.
 The compiled drivers use them on buffers they receive as arguments.
+
+:func:`borrowed` drops the reference counting of a whole argument. Numba counts
+references to an array each time it enters an inlined helper (an atomic increment
+and decrement per array and call), so a driver borrows its buffers once, before
+its loops.
 """
 
 from numba import types
@@ -133,5 +138,31 @@ def row_block(typingctx, matrix, start, count):
         cols = cgutils.unpack_tuple(builder, source.shape, 2)[1]
         data = builder.gep(source.data, [builder.mul(start_value, cols)])
         return _borrowed_view(context, builder, sig.return_type, data, [count_value, cols])
+
+    return signature, codegen
+
+
+@intrinsic
+def borrowed(typingctx, array):
+    """``array`` itself, as a borrowed view: the same data, shape and strides, no meminfo.
+
+    Only for arrays that outlive the view, such as a compiled function's arguments:
+    Numba frees a local array after its last use, even while a borrowed view of it
+    is still in use.
+
+    Parameters
+    ----------
+    array : C-contiguous array of any dimension
+    """
+    if not isinstance(array, types.Array) or array.layout != "C":
+        return None
+    signature = array(array)
+
+    def codegen(context, builder, sig, args):
+        source = make_array(sig.args[0])(context, builder, args[0])
+        view = make_array(sig.return_type)(context, builder)
+        populate_array(view, data=source.data, shape=source.shape, strides=source.strides,
+                       itemsize=source.itemsize, meminfo=None)
+        return impl_ret_untracked(context, builder, sig.return_type, view._getvalue())
 
     return signature, codegen
