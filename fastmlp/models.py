@@ -590,17 +590,21 @@ class Sequential:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Return the model's outputs for ``x`` as a NumPy array of shape ``(N, units)``."""
+        """Return the model's outputs for ``x`` as a NumPy array of shape ``(N, units)``.
+
+        Without ``batch_size``, the progress line counts steps of 32 rows as Keras
+        does, but the rows are computed up to ``engine.PREDICT_ROWS`` at a time.
+        """
         owner = "predict"
-        batch_size = 32 if batch_size is None else positive_int(owner, "batch_size", batch_size)
+        steps_of = 32 if batch_size is None else positive_int(owner, "batch_size", batch_size)
         verbose = _verbosity(owner, verbose)
         start = time.perf_counter()
         X = self._inputs(owner, x)
         if not self.built:
             self.build(X.shape)
-        out = self._forward(X, batch_size)
+        out = self._forward(X, self.engine.predict_rows() if batch_size is None else steps_of)
         if verbose:
-            self._progress_line(X.shape[0], batch_size, start, {}, verbose)
+            self._progress_line(X.shape[0], steps_of, start, {}, verbose)
         return out
 
     def __call__(self, x):
