@@ -44,13 +44,13 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 #: compile went from 19 s to 32-41 s.
 TINY_UNITS = 8
 
-#: ``predict`` without a batch size runs up to this many rows per step (Keras runs
-#: 32): BLAS is more efficient on taller products. 10,000 rows through the
-#: mnist-shape network took 41 ms at 32 rows, 30.5 at 128, 28.1 at 256 and 26.5 at
-#: 1024, with bitwise-equal outputs.
-PREDICT_ROWS = 1024
+#: ``predict`` and ``evaluate`` without a batch size run up to this many rows per
+#: step (Keras runs 32): BLAS is more efficient on taller products. 10,000 rows
+#: through the mnist-shape network took 41 ms at 32 rows, 30.5 at 128, 28.1 at 256
+#: and 26.5 at 1024, with bitwise-equal outputs.
+INFERENCE_ROWS = 1024
 #: ... and no more rows than keep the workspaces within this many bytes.
-PREDICT_WORKSPACE_BYTES = 16 * 2**20
+INFERENCE_WORKSPACE_BYTES = 16 * 2**20
 
 _JIT = {"cache": True, "error_model": "numpy"}
 _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
@@ -289,10 +289,13 @@ class Engine:
         """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
         return self._widest <= TINY_UNITS and self._tiny_activations
 
-    def predict_rows(self):
-        """Rows per step for ``predict`` without a batch size (see :data:`PREDICT_ROWS`)."""
+    def inference_rows(self):
+        """Rows per step of ``predict`` and ``evaluate`` without a batch size.
+
+        See :data:`INFERENCE_ROWS` and :data:`INFERENCE_WORKSPACE_BYTES`.
+        """
         row_bytes = (self._act_units + 2 * self._z_units) * self.dtype.itemsize
-        return max(32, min(PREDICT_ROWS, PREDICT_WORKSPACE_BYTES // row_bytes))
+        return max(32, min(INFERENCE_ROWS, INFERENCE_WORKSPACE_BYTES // row_bytes))
 
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows."""

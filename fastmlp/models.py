@@ -564,11 +564,13 @@ class Sequential:
         """Loss and metrics on ``(x, y)``: a scalar, a list, or a dict with ``return_dict``.
 
         The list holds the loss, then the metrics in compile order; the dict's keys
-        are sorted, as Keras 3 returns them.
+        are sorted, as Keras 3 returns them. Without ``batch_size``, the progress line
+        and Python metric functions see batches of 32 rows as in Keras, but the rows
+        are computed up to ``engine.INFERENCE_ROWS`` at a time.
         """
         owner = "evaluate"
         self._require_compiled(owner)
-        batch_size = 32 if batch_size is None else positive_int(owner, "batch_size", batch_size)
+        steps_of = 32 if batch_size is None else positive_int(owner, "batch_size", batch_size)
         verbose = _verbosity(owner, verbose)
         X, Y, SW, shape_info = self._prepare(owner, x, y, sample_weight)
         start = time.perf_counter()
@@ -576,14 +578,14 @@ class Sequential:
         compiled, python, table_i, table_f = self._metric_objects(*shape_info)
         loss_settings, lp = self._loss_settings()
         preds = np.zeros((X.shape[0] if python else 0, shape_info[2]), self.engine.dtype)
-        sums = self.engine.evaluate(X, Y, SW, batch_size, loss_settings, lp, table_i, table_f,
-                                    preds)
+        rows = self.engine.inference_rows() if batch_size is None else steps_of
+        sums = self.engine.evaluate(X, Y, SW, rows, loss_settings, lp, table_i, table_f, preds)
         logs = {k: v[0] for k, v in self._columns(sums[None], [m.name for m in compiled]).items()}
         for metric in python:
-            logs[metric.name] = self._python_metric(metric, preds, Y, batch_size)
+            logs[metric.name] = self._python_metric(metric, preds, Y, steps_of)
         logs = dict(sorted(logs.items()))
         if verbose:
-            self._progress_line(X.shape[0], batch_size, start, logs, verbose)
+            self._progress_line(X.shape[0], steps_of, start, logs, verbose)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[name] for name in self._metric_names(compiled, python)]
@@ -593,7 +595,7 @@ class Sequential:
         """Return the model's outputs for ``x`` as a NumPy array of shape ``(N, units)``.
 
         Without ``batch_size``, the progress line counts steps of 32 rows as Keras
-        does, but the rows are computed up to ``engine.PREDICT_ROWS`` at a time.
+        does, but the rows are computed up to ``engine.INFERENCE_ROWS`` at a time.
         """
         owner = "predict"
         steps_of = 32 if batch_size is None else positive_int(owner, "batch_size", batch_size)
@@ -602,7 +604,7 @@ class Sequential:
         X = self._inputs(owner, x)
         if not self.built:
             self.build(X.shape)
-        out = self._forward(X, self.engine.predict_rows() if batch_size is None else steps_of)
+        out = self._forward(X, self.engine.inference_rows() if batch_size is None else steps_of)
         if verbose:
             self._progress_line(X.shape[0], steps_of, start, {}, verbose)
         return out

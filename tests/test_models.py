@@ -355,19 +355,31 @@ def test_predict_shapes_and_batches(n, batch_size):
     np.testing.assert_allclose(out, acts[-1], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("width,rows", [(5, engine_module.PREDICT_ROWS), (3000, 465)])
-def test_predict_without_batch_size_takes_tall_steps(width, rows, capsys):
-    """Up to PREDICT_ROWS rows per step, fewer for wide layers (16 MiB of workspace:
-    activations of 1 + 3000 + 1 units and two of 3000 + 1 for z and deltas, in float32,
-    take 36,016 bytes a row, so 465 rows); the progress line still counts steps of 32
-    rows, as Keras does."""
-    model = fastmlp.Sequential([Dense(width, input_dim=1, activation="tanh"), Dense(1)])
+@pytest.mark.parametrize("width,rows", [(5, engine_module.INFERENCE_ROWS), (3000, 465)])
+def test_inference_without_batch_size_takes_tall_steps(width, rows, capsys):
+    """predict and evaluate run up to INFERENCE_ROWS rows per step, fewer for wide layers
+    (16 MiB of workspace: activations of 1 + 3000 + 1 units and two of 3000 + 1 for z and
+    deltas, in float32, take 36,016 bytes a row, so 465 rows); their progress lines
+    still count steps of 32 rows, as Keras does."""
     x = np.linspace(-1, 1, 1500)[:, None]
+    y = np.sin(3 * x)
+    fastmlp.utils.set_random_seed(8)
+    model = fastmlp.Sequential([Dense(width, input_dim=1, activation="tanh"), Dense(1)])
     out = model.predict(x)
-    assert model.engine.predict_rows() == rows and model.engine.capacity == rows
+    assert model.engine.inference_rows() == rows and model.engine.capacity == rows
     assert re.fullmatch(rf"47/47 ━{{20}} \d+s {STEP}\n", capsys.readouterr().out)
     np.testing.assert_allclose(out, model.predict(x, batch_size=32, verbose=0), rtol=1e-5,
                                atol=1e-7)
+
+    fastmlp.utils.set_random_seed(8)
+    model = fastmlp.Sequential([Dense(width, input_dim=1, activation="tanh"), Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    loss, mae = model.evaluate(x, y)
+    assert model.engine.capacity == rows
+    assert re.fullmatch(rf"47/47 ━{{20}} \d+s {STEP} - loss: {VALUE} - mae: {VALUE}\n",
+                        capsys.readouterr().out)
+    assert [loss, mae] == pytest.approx(model.evaluate(x, y, batch_size=32, verbose=0),
+                                        rel=1e-6)
 
 
 def test_batch_size_larger_than_the_data():
