@@ -427,7 +427,7 @@ class Sequential:
             if not isinstance(callback, callbacks_module.Callback):
                 raise ValueError(f"fit: callbacks must be fastmlp.callbacks.Callback instances; "
                                  f"got {callback!r}.")
-        val_batch = batch_size if validation_batch_size is None else positive_int(
+        val_batch = None if validation_batch_size is None else positive_int(
             owner, "validation_batch_size", validation_batch_size)
 
         if sample_weight is not None and class_weight is not None:
@@ -467,6 +467,11 @@ class Sequential:
                initial_epoch, verbose, user_callbacks, shuffle):
         self.build(X.shape)
         engine = self.engine
+        # Python metrics see validation batches of validation_batch_size rows (by default
+        # batch_size), as in Keras; without a validation_batch_size the compiled pass
+        # takes taller steps, as evaluate does.
+        val_rows = engine.inference_rows() if val_batch is None else val_batch
+        val_batch = batch_size if val_batch is None else val_batch
         state = self.optimizer.build(engine.layout.size, engine.dtype)
         compiled, python, table_i, table_f = self._metric_objects(*shape_info)
         loss_settings, lp = self._loss_settings()
@@ -505,7 +510,7 @@ class Sequential:
             seeds = epoch_seeds[epoch - initial_epoch:epoch - initial_epoch + count]
             sums, val_sums = engine.fit_epochs(
                 X, Y, SW, order, seeds, batch_size, state, loss_settings, lp, table_i, table_f,
-                preds, validation, val_batch, val_preds)
+                preds, validation, val_rows, val_preds)
             columns = self._columns(sums, names)
             for metric in python:
                 columns[metric.name] = [self._python_metric(metric, preds, Y[order], batch_size)]

@@ -382,6 +382,25 @@ def test_inference_without_batch_size_takes_tall_steps(width, rows, capsys):
                                         rel=1e-6)
 
 
+def test_validation_without_batch_size_takes_tall_steps():
+    """The validation pass of fit steps like evaluate; losses match 32-row steps."""
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(100, 3)), rng.normal(size=(100, 1))
+    xv, yv = rng.normal(size=(700, 3)), rng.normal(size=(700, 1))
+    histories = []
+    for validation_batch_size in (None, 32):
+        fastmlp.utils.set_random_seed(9)
+        model = fastmlp.Sequential([Dense(4, input_dim=3, activation="tanh"), Dense(1)])
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        history = model.fit(x, y, batch_size=32, epochs=2, verbose=0, validation_data=(xv, yv),
+                            validation_batch_size=validation_batch_size)
+        histories.append(history.history)
+        assert model.engine.capacity == (700 if validation_batch_size is None else 32)
+    assert histories[0]["loss"] == histories[1]["loss"]
+    for key in ("val_loss", "val_mae"):
+        assert histories[0][key] == pytest.approx(histories[1][key], rel=1e-6)
+
+
 def test_batch_size_larger_than_the_data():
     """Keras accepts any batch_size >= 1; one batch then holds every row."""
     results = []
