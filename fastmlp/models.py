@@ -406,7 +406,9 @@ class Sequential:
         last fraction of the data before shuffling, the reported loss is the
         batch-size-weighted mean of the pre-update batch losses, and history keys are
         sorted. With ``verbose=0``, no callbacks and no Python metric functions, all
-        epochs run in a single compiled call.
+        epochs run in a single compiled call. Without ``validation_batch_size``, the
+        validation pass computes up to ``engine.INFERENCE_ROWS`` rows per step, while
+        Python metric functions see batches of ``batch_size`` rows.
         """
         owner = "fit"
         self._require_compiled(owner)
