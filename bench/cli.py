@@ -265,12 +265,12 @@ def main(argv=None, prog="python -m bench"):
     except ValueError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    from fastmlp.saving import unwritable  # the check the fastmlp command uses
+
     for option in ("json", "markdown", "plot"):
         path = getattr(args, option)
         if not path:
             continue
-        from fastmlp.saving import unwritable  # the check the fastmlp command uses
-
         problem = unwritable(path)
         if problem:
             print(f"{prog}: error: --{option}: {problem.rstrip('.')}", file=sys.stderr)

@@ -422,7 +422,6 @@ def summary(model_path):
         click.echo(line)
 
 
-
 # ---------------------------------------------------------------------- bench
 
 #: The source checkout: the benchmark suite (``bench/``) is not part of the package.
