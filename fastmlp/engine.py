@@ -284,19 +284,15 @@ class Engine:
         self._z_units = sum(widths)
         self._widest = max([n_features] + widths)
         self._tiny_activations = bool(np.isin(layout.table[:, ACT], TINY_ACTIVATIONS).all())
+        row_bytes = (self._act_units + 2 * self._z_units) * self.dtype.itemsize
+        #: Rows per step of ``predict`` and ``evaluate`` without a batch size (see
+        #: :data:`INFERENCE_ROWS` and :data:`INFERENCE_WORKSPACE_BYTES`).
+        self.inference_rows = max(32, min(INFERENCE_ROWS, INFERENCE_WORKSPACE_BYTES // row_bytes))
         self.capacity = 0
 
     def takes_tiny_path(self):
         """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
         return self._widest <= TINY_UNITS and self._tiny_activations
-
-    def inference_rows(self):
-        """Rows per step of ``predict`` and ``evaluate`` without a batch size.
-
-        See :data:`INFERENCE_ROWS` and :data:`INFERENCE_WORKSPACE_BYTES`.
-        """
-        row_bytes = (self._act_units + 2 * self._z_units) * self.dtype.itemsize
-        return max(32, min(INFERENCE_ROWS, INFERENCE_WORKSPACE_BYTES // row_bytes))
 
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows."""

@@ -472,7 +472,7 @@ class Sequential:
         # Python metrics see validation batches of validation_batch_size rows (by default
         # batch_size), as in Keras; without a validation_batch_size the compiled pass
         # takes taller steps, as evaluate does.
-        val_rows = engine.inference_rows() if val_batch is None else val_batch
+        val_rows = engine.inference_rows if val_batch is None else val_batch
         val_batch = batch_size if val_batch is None else val_batch
         state = self.optimizer.build(engine.layout.size, engine.dtype)
         compiled, python, table_i, table_f = self._metric_objects(*shape_info)
@@ -585,7 +585,7 @@ class Sequential:
         compiled, python, table_i, table_f = self._metric_objects(*shape_info)
         loss_settings, lp = self._loss_settings()
         preds = np.zeros((X.shape[0] if python else 0, shape_info[2]), self.engine.dtype)
-        rows = self.engine.inference_rows() if batch_size is None else steps_of
+        rows = self.engine.inference_rows if batch_size is None else steps_of
         sums = self.engine.evaluate(X, Y, SW, rows, loss_settings, lp, table_i, table_f, preds)
         logs = {k: v[0] for k, v in self._columns(sums[None], [m.name for m in compiled]).items()}
         for metric in python:
@@ -611,7 +611,7 @@ class Sequential:
         X = self._inputs(owner, x)
         if not self.built:
             self.build(X.shape)
-        out = self._forward(X, self.engine.inference_rows() if batch_size is None else steps_of)
+        out = self._forward(X, self.engine.inference_rows if batch_size is None else steps_of)
         if verbose:
             self._progress_line(X.shape[0], steps_of, start, {}, verbose)
         return out

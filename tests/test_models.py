@@ -366,7 +366,7 @@ def test_inference_without_batch_size_takes_tall_steps(width, rows, capsys):
     fastmlp.utils.set_random_seed(8)
     model = fastmlp.Sequential([Dense(width, input_dim=1, activation="tanh"), Dense(1)])
     out = model.predict(x)
-    assert model.engine.inference_rows() == rows and model.engine.capacity == rows
+    assert model.engine.inference_rows == rows and model.engine.capacity == rows
     assert re.fullmatch(rf"47/47 ━{{20}} \d+s {STEP}\n", capsys.readouterr().out)
     np.testing.assert_allclose(out, model.predict(x, batch_size=32, verbose=0), rtol=1e-5,
                                atol=1e-7)
