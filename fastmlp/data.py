@@ -515,7 +515,11 @@ def _parse_number(buf, i, delimiter):
 @njit(**_JIT_OPTIONS)
 def _grow(array, min_size):
     bigger = np.empty((max(2 * array.shape[0], min_size),) + array.shape[1:], array.dtype)
-    bigger[: array.shape[0]] = array
+    # Element by element: a slice assignment would compile Numba's shape-mismatch
+    # error message, about 3 s of the first run's compile.
+    old, new = array.reshape(-1), bigger.reshape(-1)
+    for i in range(old.size):
+        new[i] = old[i]
     return bigger
 
 
@@ -599,7 +603,8 @@ def _parse_chunk(buf, delimiter, as_text, out, state, cells, text):
                     size = stop - start
                     if text_len + size + 1 > text.size:
                         text = _grow(text, text_len + size + 1)
-                    text[text_len : text_len + size] = buf[start:stop]
+                    for k in range(size):
+                        text[text_len + k] = buf[start + k]
                     text[text_len + size] = _NL
                     text_len += size + 1
             col += 1

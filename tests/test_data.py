@@ -378,6 +378,16 @@ def test_fast_path_matches_csv_module(tmp_path, monkeypatch, dtype, max_exp10):
     assert fast["color"].tolist() == slow["color"].tolist() == labels.tolist()
 
 
+def test_fast_path_grows_its_cell_and_text_buffers(tmp_path):
+    # More text cells (2,100) than the first cell table holds (1,024), and more text
+    # (about 90 kB) than the first text buffer (64 kB).
+    labels = [f"label-{i:05d}-" + "x" * (i % 50) for i in range(2100)]
+    path = write(tmp_path, "a,name\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels)))
+    fast = read_csv(path)
+    assert fast["name"].tolist() == labels
+    assert fast["a"].tolist() == list(range(2100))
+
+
 def test_fast_path_line_numbers_across_chunks(tmp_path, monkeypatch):
     rows = "".join(f"{i},{i}\n\n" for i in range(200))
     path = write(tmp_path, "a,b\n" + rows + "1,oops\n" + rows)

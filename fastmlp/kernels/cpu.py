@@ -941,7 +941,7 @@ def activate_array(code, Z, A):
     A : ndarray, shape (n, m)
         Outputs, written in place.
     """
-    A[:, :] = Z
+    copy_rows(Z, A, 0)
     bias_activation_forward(A, A[0], False, code, A)
 
 
