@@ -594,8 +594,7 @@ def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_metric_value_accuracies(dtype):
-    lp = loss_params(dtype)
+def test_accuracy_value(dtype):
     rng = np.random.default_rng(3)
     # Binary, widths 1 and 3, two thresholds.
     for width in (1, 3):
@@ -604,11 +603,11 @@ def test_metric_value_accuracies(dtype):
         for threshold in (0.5, 0.3):
             expected = ref.binary_accuracy(y, a, threshold)
             for r in range(6):
-                value = cpu.metric_value(scalar.BINARY_ACCURACY, 0, threshold, a[r], y[r], lp)
+                value = cpu.accuracy_value(scalar.BINARY_ACCURACY, 0, threshold, a[r], y[r])
                 assert value == pytest.approx(expected[r])
     # Binary accuracy compares against the target value exactly (soft targets never match).
-    assert cpu.metric_value(scalar.BINARY_ACCURACY, 0, 0.5, np.array([0.9], dtype),
-                            np.array([0.9], dtype), lp) == 0.0
+    assert cpu.accuracy_value(scalar.BINARY_ACCURACY, 0, 0.5, np.array([0.9], dtype),
+                              np.array([0.9], dtype)) == 0.0
     # Categorical and sparse categorical.
     a = rng.random((8, 3)).astype(dtype)
     labels = rng.integers(0, 3, 8)
@@ -616,15 +615,14 @@ def test_metric_value_accuracies(dtype):
     cat = ref.categorical_accuracy(y, a)
     sparse = ref.sparse_categorical_accuracy(labels, a)
     for r in range(8):
-        assert cpu.metric_value(scalar.CATEGORICAL_ACCURACY, 0, 0.0, a[r], y[r], lp) == cat[r]
-        assert cpu.metric_value(scalar.SPARSE_CATEGORICAL_ACCURACY, 0, 0.0, a[r],
-                                np.array([labels[r]], dtype), lp) == sparse[r]
+        assert cpu.accuracy_value(scalar.CATEGORICAL_ACCURACY, 0, 0.0, a[r], y[r]) == cat[r]
+        assert cpu.accuracy_value(scalar.SPARSE_CATEGORICAL_ACCURACY, 0, 0.0, a[r],
+                                  np.array([labels[r]], dtype)) == sparse[r]
     assert 0 < cat.sum() < 8
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
-def test_metric_value_top_k_with_ties(k):
-    lp = loss_params(np.float64)
+def test_accuracy_value_top_k_with_ties(k):
     a = np.array([[0.1, 0.5, 0.5, 0.2], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25],
                   [0.9, 0.05, 0.03, 0.02]])
     labels = np.array([2, 3, 0, 2])
@@ -632,27 +630,28 @@ def test_metric_value_top_k_with_ties(k):
     dense = ref.top_k_categorical_accuracy(y, a, k)
     sparse = ref.sparse_top_k_categorical_accuracy(labels, a, k)
     for r in range(4):
-        assert cpu.metric_value(scalar.TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r], y[r], lp) \
+        assert cpu.accuracy_value(scalar.TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r], y[r]) \
             == dense[r]
-        assert cpu.metric_value(scalar.SPARSE_TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r],
-                                np.array([float(labels[r])]), lp) == sparse[r]
+        assert cpu.accuracy_value(scalar.SPARSE_TOP_K_CATEGORICAL_ACCURACY, k, 0.0, a[r],
+                                  np.array([float(labels[r])])) == sparse[r]
     if k == 1:
         # A tie at the top counts as a hit (Keras's in_top_k).
         assert dense[0] == 1 and dense[2] == 1
 
 
-def test_metric_value_loss_kinds():
-    lp = loss_params(np.float64)
+def test_accumulate_metrics_loss_kinds():
     rng = np.random.default_rng(8)
-    a = rng.normal(size=(3, 2))
-    y = rng.integers(0, 2, (3, 2)).astype(np.float64)
-    for r in range(3):
-        value = cpu.metric_value(scalar.LOSS_VALUE, scalar.MEAN_SQUARED_ERROR, 0.0, a[r], y[r], lp)
-        assert value == pytest.approx(ref.loss_per_sample("mse", y[r:r + 1], a[r:r + 1])[0])
-        value = cpu.metric_value(scalar.LOSS_VALUE, scalar.BINARY_CROSSENTROPY, 1.0, a[r], y[r],
-                                 lp)
-        assert value == pytest.approx(ref.loss_per_sample("binary_crossentropy", y[r:r + 1],
-                                                          a[r:r + 1], from_logits=True)[0])
+    A = rng.normal(size=(3, 2))
+    Y = rng.integers(0, 2, (3, 2)).astype(np.float64)
+    metrics_i = np.array([[scalar.LOSS_VALUE, scalar.MEAN_SQUARED_ERROR],
+                          [scalar.LOSS_VALUE, scalar.BINARY_CROSSENTROPY]], dtype=np.int64)
+    metrics_f = np.array([0.0, 1.0])  # the cross-entropy takes logits
+    sums = np.zeros(4)
+    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, np.arange(3), 0, loss_params(np.float64),
+                           sums)
+    assert sums[1] == pytest.approx(ref.loss_per_sample("mse", Y, A).sum())
+    assert sums[2] == pytest.approx(
+        ref.loss_per_sample("binary_crossentropy", Y, A, from_logits=True).sum())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -24,10 +24,9 @@ import numpy as np
 from numba import njit
 
 from .scalar import (
-    BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR,
+    BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR, LOSS_VALUE,
     MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, RELU, SIGMOID, SOFTMAX, SPARSE_CATEGORICAL_ACCURACY,
-    SPARSE_CATEGORICAL_CROSSENTROPY, TANH,
-    SPARSE_TOP_K_CATEGORICAL_ACCURACY, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
+    SPARSE_CATEGORICAL_CROSSENTROPY, TANH, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
     activation_grad, sigmoid,
 )
 from .views import row
@@ -295,40 +294,6 @@ def softmax_row(z, a):
         a[j] = a[j] / s
 
 
-@njit(**_INLINE)
-def _bias_activation_row(z, b, use_bias, act, a):
-    if act == RELU:
-        # One pass over a alone, which holds the pre-activations on entry (relu's
-        # derivative is read from a). Reading z and writing a, the same buffer under
-        # two names, failed LLVM's run-time overlap check and ran the scalar loop:
-        # bias + relu on 128x256 took 9.5 us that way, against 2.7 us here.
-        if use_bias:
-            for j in range(a.shape[0]):
-                v = a[j] + b[j]
-                a[j] = v if v > 0 else 0.0
-        else:
-            for j in range(a.shape[0]):
-                v = a[j]
-                a[j] = v if v > 0 else 0.0
-        return
-    if use_bias:
-        for j in range(z.shape[0]):
-            z[j] += b[j]
-    # The common activations get loops of their own, free of the generic dispatch,
-    # so that LLVM turns them into branch-free vector code.
-    if act == SOFTMAX:
-        softmax_row(z, a)
-    elif act == LINEAR:
-        for j in range(z.shape[0]):
-            a[j] = z[j]
-    elif act == SIGMOID:
-        for j in range(z.shape[0]):
-            a[j] = sigmoid(z[j])
-    else:
-        for j in range(z.shape[0]):
-            a[j] = activate(act, z[j])
-
-
 @njit(**_SERIAL)
 def bias_activation_forward(Z, b, use_bias, act, A):
     """Add the bias to ``Z`` in place, then ``A = act(Z)``.
@@ -349,9 +314,44 @@ def bias_activation_forward(Z, b, use_bias, act, A):
     A : ndarray, shape (n, m)
         Activations, written in place.
     """
+    # The row loops are written out here rather than in an inlined row helper:
+    # each level of inlining copies the inlined code's IR, which made the first
+    # compile longer (the same holds for activation_backward and loss_rows).
     n, m = Z.shape
+    if act == RELU:
+        # One pass over A alone, which holds the pre-activations on entry (relu's
+        # derivative is read from A). Reading Z and writing A, the same buffer under
+        # two names, failed LLVM's run-time overlap check and ran the scalar loop:
+        # bias + relu on 128x256 took 9.5 us that way, against 2.7 us here.
+        for r in range(n):
+            a = row(A, r)
+            if use_bias:
+                for j in range(m):
+                    v = a[j] + b[j]
+                    a[j] = v if v > 0 else 0.0
+            else:
+                for j in range(m):
+                    v = a[j]
+                    a[j] = v if v > 0 else 0.0
+        return
     for r in range(n):
-        _bias_activation_row(row(Z, r), b, use_bias, act, row(A, r))
+        z, a = row(Z, r), row(A, r)
+        if use_bias:
+            for j in range(m):
+                z[j] += b[j]
+        # The common activations get loops of their own, free of the generic
+        # dispatch, so that LLVM turns them into branch-free vector code.
+        if act == SOFTMAX:
+            softmax_row(z, a)
+        elif act == LINEAR:
+            for j in range(m):
+                a[j] = z[j]
+        elif act == SIGMOID:
+            for j in range(m):
+                a[j] = sigmoid(z[j])
+        else:
+            for j in range(m):
+                a[j] = activate(act, z[j])
 
 
 @njit(**_INLINE)
@@ -374,15 +374,6 @@ def _activation_backward_from_output_row(a, act, d):
             d[j] = d[j] * (1 - a[j] * a[j])
 
 
-@njit(**_INLINE)
-def _activation_backward_row(z, a, act, d):
-    if act == SOFTMAX or act == RELU or act == SIGMOID or act == TANH:
-        _activation_backward_from_output_row(a, act, d)
-    else:
-        for j in range(d.shape[0]):
-            d[j] = d[j] * activation_grad(act, z[j], a[j])
-
-
 @njit(**_SERIAL)
 def activation_backward(Z, A, act, D):
     """Turn ``D`` from dL/dA into dL/dZ in place.
@@ -397,10 +388,16 @@ def activation_backward(Z, A, act, D):
         dL/dA on entry, dL/dZ on return.
     """
     n, m = D.shape
-    if act == 0:
+    if act == LINEAR:
+        return
+    if act == SOFTMAX or act == RELU or act == SIGMOID or act == TANH:
+        for r in range(n):
+            _activation_backward_from_output_row(row(A, r), act, row(D, r))
         return
     for r in range(n):
-        _activation_backward_row(row(Z, r), row(A, r), act, row(D, r))
+        z, a, d = row(Z, r), row(A, r), row(D, r)
+        for j in range(m):
+            d[j] = d[j] * activation_grad(act, z[j], a[j])
 
 
 @njit(**_SERIAL)
@@ -639,12 +636,6 @@ def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
             d[j] = c * scale
 
 
-@njit(**_INLINE)
-def _loss_row(code, from_logits, fused, a, y, w, lp, nb, d, row_loss, r):
-    row_loss[r] = w * loss_value(code, from_logits, a, y, lp)
-    loss_gradient(code, from_logits, fused, a, y, lp, w / nb, d)
-
-
 @njit(**_SERIAL)
 def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss):
     """Per-row losses and output gradients of one batch.
@@ -682,8 +673,9 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
             D[r, 0] = _bce_gradient(p, t, eps, hi, fused) * (w / nb)
         return
     for r in range(nb):
-        _loss_row(code, from_logits, fused, row(A, r), row(Y, order[start + r]),
-                  SW[order[start + r]], lp, nb, row(D, r), row_loss, r)
+        a, y, w = row(A, r), row(Y, order[start + r]), SW[order[start + r]]
+        row_loss[r] = w * loss_value(code, from_logits, a, y, lp)
+        loss_gradient(code, from_logits, fused, a, y, lp, w / nb, row(D, r))
 
 
 # ------------------------------------------------------------------------ metrics
@@ -709,25 +701,25 @@ def _in_top_k(p, target, k):
 
 
 @njit(**_INLINE)
-def metric_value(kind, iparam, fparam, a, y, lp):
-    """Per-sample value of one built-in metric on one row.
+def accuracy_value(kind, k, threshold, a, y):
+    """Per-sample value of one built-in accuracy metric on one row.
 
     Parameters
     ----------
     kind : int
-        Metric kind code.
-    iparam : int
-        ``k`` for top-k metrics; the loss code for ``LOSS_VALUE``.
-    fparam : float
-        Threshold for binary accuracy; 1.0 means logits for ``LOSS_VALUE``.
-    a, y, lp
+        Metric kind code (any but ``LOSS_VALUE``).
+    k : int
+        ``k`` of the top-k metrics.
+    threshold : float
+        Threshold of binary accuracy.
+    a, y
         As in :func:`loss_value`.
     """
     m = a.shape[0]
     if kind == BINARY_ACCURACY:
         hits = 0
         for j in range(m):
-            predicted = 1.0 if a[j] > fparam else 0.0
+            predicted = 1.0 if a[j] > threshold else 0.0
             if predicted == y[j]:
                 hits += 1
         return hits / m
@@ -736,10 +728,9 @@ def metric_value(kind, iparam, fparam, a, y, lp):
     if kind == SPARSE_CATEGORICAL_ACCURACY:
         return 1.0 if _argmax(a) == y[0] else 0.0
     if kind == TOP_K_CATEGORICAL_ACCURACY:
-        return 1.0 if _in_top_k(a, _argmax(y), iparam) else 0.0
-    if kind == SPARSE_TOP_K_CATEGORICAL_ACCURACY:
-        return 1.0 if _in_top_k(a, int(y[0]), iparam) else 0.0
-    return loss_value(iparam, fparam == 1.0, a, y, lp)
+        return 1.0 if _in_top_k(a, _argmax(y), k) else 0.0
+    # SPARSE_TOP_K_CATEGORICAL_ACCURACY
+    return 1.0 if _in_top_k(a, int(y[0]), k) else 0.0
 
 
 @njit(**_SERIAL)
@@ -749,9 +740,11 @@ def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
     Parameters
     ----------
     metrics_i : ndarray of int64, shape (n_metrics, 2)
-        Rows ``[kind, iparam]``.
+        Rows ``[kind, iparam]``: ``iparam`` is ``k`` for top-k metrics and the loss
+        code for ``LOSS_VALUE``.
     metrics_f : ndarray, shape (n_metrics,)
-        ``fparam`` of each metric.
+        ``fparam`` of each metric: the threshold of binary accuracy; 1.0 means
+        logits for ``LOSS_VALUE``.
     A : ndarray, shape (nb, m)
         Model outputs of the batch.
     Y, order, start, lp
@@ -759,13 +752,18 @@ def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
     sums : ndarray of float64
         ``sums[1 + i]`` accumulates metric ``i``.
     """
+    # Losses go straight to loss_value rather than through accuracy_value: each
+    # level of inlining copies the inlined code's IR, and a loss nested two levels
+    # deep cost about a second more of the first compile.
     for i in range(metrics_i.shape[0]):
+        kind, iparam, fparam = metrics_i[i, 0], metrics_i[i, 1], metrics_f[i]
         total = 0.0
         for r in range(A.shape[0]):
-            total += metric_value(
-                metrics_i[i, 0], metrics_i[i, 1], metrics_f[i], row(A, r), row(Y, order[start + r]),
-                lp
-            )
+            a, y = row(A, r), row(Y, order[start + r])
+            if kind == LOSS_VALUE:
+                total += loss_value(iparam, fparam == 1.0, a, y, lp)
+            else:
+                total += accuracy_value(kind, iparam, fparam, a, y)
         sums[1 + i] += total
 
 
