@@ -178,7 +178,7 @@ def test_shuffle_order_draws_every_permutation_equally_often():
 
 # ------------------------------------------------------------------ activations
 
-ACT_SHAPES = [(1, 1), (1, 3), (5, 3), (4, 1), (200, 170)]
+ACT_SHAPES = [(1, 1), (1, 3), (5, 3), (4, 1), (70, 1), (200, 170)]
 
 
 def test_activation_shapes_cover_both_loop_paths():
@@ -535,6 +535,7 @@ def test_logits_crossentropies_are_stable():
 @pytest.mark.parametrize("name,from_logits,nb,m", [
     ("mse", False, 5, 3), ("categorical_crossentropy", False, 5, 3),
     ("sparse_categorical_crossentropy", True, 1, 3), ("binary_crossentropy", False, 4, 1),
+    ("binary_crossentropy", False, 100, 1),
     ("huber", False, 3000, 11), ("categorical_crossentropy", True, 3000, 11),
     ("sparse_categorical_crossentropy", False, 3000, 11),
 ])
@@ -569,7 +570,7 @@ def test_loss_rows(name, from_logits, nb, m, dtype):
 def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
     """loss_rows's shortcut for one sigmoid unit computes what the per-row code does."""
     rng = np.random.default_rng(11)
-    n, nb, start = 20, 9, 3
+    n, nb, start = 90, 70, 3  # enough rows for whole vector iterations
     lp = loss_params(dtype)
     A = rng.uniform(0.01, 0.99, (nb, 1)).astype(dtype)
     A[:4, 0] = [0.0, 1.0, lp[0], lp[1]]  # clipped, and exactly at the clip bounds

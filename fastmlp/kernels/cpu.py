@@ -23,13 +23,14 @@ import math
 import numpy as np
 from numba import njit
 
+from .elementary import logistic
 from .scalar import (
     BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR, LOSS_VALUE,
     MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, RELU, SIGMOID, SOFTMAX, SPARSE_CATEGORICAL_ACCURACY,
     SPARSE_CATEGORICAL_CROSSENTROPY, TANH, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
     activation_grad, sigmoid,
 )
-from .views import row
+from .views import flat, row
 
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
 BLAS_MIN_FLOPS = 64
@@ -334,6 +335,19 @@ def bias_activation_forward(Z, b, use_bias, act, A):
                     v = a[j]
                     a[j] = v if v > 0 else 0.0
         return
+    if act == SIGMOID:
+        # One vector loop over the whole batch, which also serves a single unit (the
+        # usual binary classifier) well: 32x1 took 188 ns row by row with the C
+        # library's exp, 93 ns here.
+        if use_bias:
+            for r in range(n):
+                z = row(Z, r)
+                for j in range(m):
+                    z[j] += b[j]
+        z, a = flat(Z), flat(A)
+        for i in range(n * m):
+            a[i] = logistic(z[i])
+        return
     for r in range(n):
         z, a = row(Z, r), row(A, r)
         if use_bias:
@@ -346,9 +360,6 @@ def bias_activation_forward(Z, b, use_bias, act, A):
         elif act == LINEAR:
             for j in range(m):
                 a[j] = z[j]
-        elif act == SIGMOID:
-            for j in range(m):
-                a[j] = sigmoid(z[j])
         else:
             for j in range(m):
                 a[j] = activate(act, z[j])

@@ -117,6 +117,29 @@ def row(typingctx, matrix, index):
 
 
 @intrinsic
+def flat(typingctx, matrix):
+    """All elements of a C-contiguous 2-D array, in order, as a borrowed 1-D view.
+
+    Like ``matrix.reshape(-1)`` without the reshape check and the reference counting.
+
+    Parameters
+    ----------
+    matrix : 2-D C-contiguous array
+    """
+    if not _is_c_array(matrix, 2):
+        return None
+    signature = types.Array(matrix.dtype, 1, "C")(matrix)
+
+    def codegen(context, builder, sig, args):
+        source = make_array(sig.args[0])(context, builder, args[0])
+        rows, cols = cgutils.unpack_tuple(builder, source.shape, 2)
+        return _borrowed_view(context, builder, sig.return_type, source.data,
+                              [builder.mul(rows, cols)])
+
+    return signature, codegen
+
+
+@intrinsic
 def row_block(typingctx, matrix, start, count):
     """Rows ``start:start + count`` of a C-contiguous 2-D array, as a borrowed view.
 
