@@ -335,24 +335,21 @@ def bias_activation_forward(Z, b, use_bias, act, A):
                     v = a[j]
                     a[j] = v if v > 0 else 0.0
         return
+    if use_bias:
+        for r in range(n):
+            z = row(Z, r)
+            for j in range(m):
+                z[j] += b[j]
     if act == SIGMOID:
         # One vector loop over the whole batch, which also serves a single unit (the
         # usual binary classifier) well: 32x1 took 186 ns row by row with the C
         # library's exp, 109 ns here.
-        if use_bias:
-            for r in range(n):
-                z = row(Z, r)
-                for j in range(m):
-                    z[j] += b[j]
         z, a = flat(Z), flat(A)
         for i in range(n * m):
             a[i] = logistic(z[i])
         return
     for r in range(n):
         z, a = row(Z, r), row(A, r)
-        if use_bias:
-            for j in range(m):
-                z[j] += b[j]
         # The common activations get loops of their own, free of the generic
         # dispatch, so that LLVM turns them into branch-free vector code.
         if act == SOFTMAX:
