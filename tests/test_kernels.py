@@ -1,7 +1,8 @@
 """Each Numba kernel of ``fastmlp.kernels.cpu`` against the float64 NumPy reference.
 
 Shapes are small and odd (one row, ragged, widths 1 and 3). Every matrix product
-is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path), and every
+is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path, the latter
+through NumPy's BLAS and through ``np.dot``), and every
 elementwise / optimizer kernel on small buffers and on buffers of at least ``PAR``
 elements (long vectorised loops with remainders). Kernels are called directly with
 float32 and float64 arrays; outputs keep the dtype they were given.
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastmlp.kernels import cpu, scalar
+from fastmlp.kernels import blas, cpu, scalar
 
 DTYPES = [np.float32, np.float64]
 PAR = 32768  # a "large" buffer: long vectorised loops
@@ -72,6 +73,16 @@ LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (3, 3, 3), (7, 1, 3), (2, 5, 6)]
 BLAS_SHAPES = [(1, 8, 8), (16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46), (3, 31, 44)]
 
 
+@pytest.fixture(params=["numpy-blas", "np.dot"])
+def product_route(request):
+    """Run the test with large products through NumPy's BLAS and through ``np.dot``."""
+    blas.use_numpy_blas(request.param == "numpy-blas")
+    try:
+        yield request.param
+    finally:
+        blas.use_numpy_blas(True)
+
+
 @pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("blas", BLAS_SHAPES)])
 def test_shapes_cover_both_product_paths(path, shapes):
     for n, k, m in shapes:
@@ -80,7 +91,7 @@ def test_shapes_cover_both_product_paths(path, shapes):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
-def test_matmul(shape, dtype):
+def test_matmul(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("matmul", shape)
     X = rng.normal(size=(n, k)).astype(dtype)
@@ -93,7 +104,7 @@ def test_matmul(shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
-def test_matmul_tn(shape, dtype):
+def test_matmul_tn(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("tn", shape)
     X = rng.normal(size=(n, k)).astype(dtype)
@@ -106,7 +117,7 @@ def test_matmul_tn(shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
-def test_matmul_nt(shape, dtype):
+def test_matmul_nt(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("nt", shape)
     D = rng.normal(size=(n, m)).astype(dtype)
@@ -118,7 +129,7 @@ def test_matmul_nt(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_paths_agree_at_the_threshold(dtype):
+def test_matmul_paths_agree_at_the_threshold(dtype, product_route):
     """Just below and at BLAS_MIN_FLOPS the two paths give the same product."""
     rng = rng_for("threshold")
     X = rng.normal(size=(16, 16)).astype(dtype)

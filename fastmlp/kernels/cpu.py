@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .blas import gemm_nn, gemm_nt, gemm_tn
 from .elementary import logistic
 from .scalar import (
     BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR, LOSS_VALUE,
@@ -208,7 +209,8 @@ def matmul(X, W, out):
     n, k = X.shape
     m = W.shape[1]
     if n * k * m >= BLAS_MIN_FLOPS:
-        np.dot(X, W, out)
+        if not gemm_nn(X, W, out):
+            np.dot(X, W, out)
         return
     for r in range(n):
         for j in range(m):
@@ -233,7 +235,8 @@ def matmul_tn(X, D, out):
     n, k = X.shape
     m = D.shape[1]
     if n * k * m >= BLAS_MIN_FLOPS:
-        np.dot(X.T, D, out)
+        if not gemm_tn(X, D, out):
+            np.dot(X.T, D, out)
         return
     for i in range(k):
         for j in range(m):
@@ -259,7 +262,8 @@ def matmul_nt(D, W, out):
     n, m = D.shape
     k = W.shape[0]
     if m > 1 and n * k * m >= BLAS_MIN_FLOPS:
-        np.dot(D, W.T, out)
+        if not gemm_nt(D, W, out):
+            np.dot(D, W.T, out)
         return
     if m == 1:
         # One output unit: an outer product, one vector loop per row (32x32: about

@@ -1,0 +1,97 @@
+"""fastmlp.kernels.blas: matrix products through NumPy's own BLAS."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numba import njit
+
+from fastmlp.kernels import blas
+
+DTYPES = [np.float32, np.float64]
+
+
+@njit
+def _products(a, b, c, which):
+    if which == "nn":
+        return blas.gemm_nn(a, b, c)
+    if which == "tn":
+        return blas.gemm_tn(a, b, c)
+    return blas.gemm_nt(a, b, c)
+
+
+def _operands(which, dtype, n=9, k=7, m=5):
+    rng = np.random.default_rng(len(which) + n)
+    a = rng.normal(size=(k, n) if which == "tn" else (n, k)).astype(dtype)
+    b = rng.normal(size=(m, k) if which == "nt" else (k, m)).astype(dtype)
+    expected = np.dot(a.T if which == "tn" else a, b.T if which == "nt" else b)
+    return a, b, expected
+
+
+def test_numpy_wheel_blas_is_found():
+    """NumPy's wheels ship scipy-openblas64, whose ILP64 CBLAS gemm functions are used."""
+    name = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    if name != "scipy-openblas" or sys.platform == "win32":
+        assert blas.numpy_blas_symbols() == {}  # another build: np.dot is used
+        return
+    assert blas.numpy_blas_symbols() == {
+        "float32": "scipy_cblas_sgemm64_", "float64": "scipy_cblas_dgemm64_"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["nn", "tn", "nt"])
+def test_gemm_gives_numpys_product(which, dtype):
+    """Where NumPy's BLAS is found the product is NumPy's to the bit; else nothing is written."""
+    a, b, expected = _operands(which, dtype)
+    out = np.full(expected.shape, np.nan, dtype)
+    found = _products(a, b, out, which)
+    assert found == (np.dtype(dtype).name in blas.numpy_blas_symbols())
+    if found:
+        np.testing.assert_array_equal(out, expected)
+    else:
+        assert np.isnan(out).all()
+
+
+def test_use_numpy_blas_off_leaves_the_product_to_the_caller():
+    a, b, expected = _operands("nn", np.float32)
+    out = np.full(expected.shape, np.nan, np.float32)
+    blas.use_numpy_blas(False)
+    try:
+        assert blas.numpy_blas_symbols() == {}
+        assert not _products(a, b, out, "nn")
+        assert np.isnan(out).all()
+    finally:
+        blas.use_numpy_blas(True)
+    assert _products(a, b, out, "nn") == ("float32" in blas.numpy_blas_symbols())
+
+
+def test_kernel_cached_on_disk_works_in_a_new_process(tmp_path):
+    """The function pointer is read at run time, so a kernel loaded from the cache
+    calls the BLAS of the process that loads it."""
+    script = tmp_path / "product.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        from numba import njit
+        from fastmlp.kernels.blas import gemm_nn
+
+        @njit(cache=True)
+        def product(a, b, c):
+            return gemm_nn(a, b, c)
+
+        rng = np.random.default_rng(0)
+        a, b = rng.normal(size=(20, 30)), rng.normal(size=(30, 10))
+        c = np.zeros((20, 10))
+        found = product(a, b, c)
+        ok = bool((c == a @ b).all()) if found else bool((c == 0).all())
+        print(sum(product.stats.cache_hits.values()), found, ok)
+    """))
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        runs.append(done.stdout.split())
+    found = str("float64" in blas.numpy_blas_symbols())
+    assert runs == [["0", found, "True"], ["1", found, "True"]]
