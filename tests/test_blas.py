@@ -23,7 +23,7 @@ def _products(a, b, c, which):
 
 
 def _operands(which, dtype, n=9, k=7, m=5):
-    rng = np.random.default_rng(len(which) + n)
+    rng = np.random.default_rng(len(which) + n + 10 * m)
     a = rng.normal(size=(k, n) if which == "tn" else (n, k)).astype(dtype)
     b = rng.normal(size=(m, k) if which == "nt" else (k, m)).astype(dtype)
     expected = np.dot(a.T if which == "tn" else a, b.T if which == "nt" else b)
@@ -31,13 +31,31 @@ def _operands(which, dtype, n=9, k=7, m=5):
 
 
 def test_numpy_wheel_blas_is_found():
-    """NumPy's wheels ship scipy-openblas64, whose ILP64 CBLAS gemm functions are used."""
+    """NumPy's wheels ship scipy-openblas64, whose ILP64 CBLAS gemm and gemv are used."""
     name = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
     if name != "scipy-openblas" or sys.platform == "win32":
         assert blas.numpy_blas_symbols() == {}  # another build: np.dot is used
         return
     assert blas.numpy_blas_symbols() == {
-        "float32": "scipy_cblas_sgemm64_", "float64": "scipy_cblas_dgemm64_"}
+        "float32": ("scipy_cblas_sgemm64_", "scipy_cblas_sgemv64_"),
+        "float64": ("scipy_cblas_dgemm64_", "scipy_cblas_dgemv64_")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["nn", "tn", "nt"])
+@pytest.mark.parametrize("n,k,m", [(1, 7, 5), (9, 7, 1), (1, 7, 1), (4, 1, 3), (1, 300, 200),
+                                   (200, 300, 1)], ids=str)
+def test_one_row_or_column_products(which, dtype, n, k, m):
+    """One-row and one-column results go through gemv, which sums in its own order."""
+    a, b, expected = _operands(which, dtype, n, k, m)
+    out = np.full(expected.shape, np.nan, dtype)
+    found = _products(a, b, out, which)
+    assert found == (np.dtype(dtype).name in blas.numpy_blas_symbols())
+    if found:
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    else:
+        assert np.isnan(out).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

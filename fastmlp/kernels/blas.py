@@ -31,18 +31,18 @@ __all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "use_numpy_bla
 #: Name under which the compiled code finds the table of function pointers.
 TABLE_SYMBOL = "fastmlp_numpy_blas_gemm"
 
-#: CBLAS entry points with 64-bit integers, in the order they are tried: the
-#: NumPy wheels' OpenBLAS, then the usual ILP64 names of other builds.
-_CANDIDATES = {
-    "float32": ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm_64"),
-    "float64": ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "cblas_dgemm_64"),
-}
-_SLOTS = {"float32": 0, "float64": 1}
+#: Naming schemes of CBLAS functions with 64-bit integers, as (prefix, suffix), in
+#: the order they are tried: the NumPy wheels' OpenBLAS, then the usual ILP64
+#: names of other builds.
+_SCHEMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", "_64"))
+_LETTERS = {"float32": "s", "float64": "d"}
+# Where each dtype's gemm and gemv pointers lie in the table.
+_SLOTS = {"float32": 0, "float64": 2}
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-# Entry 0: sgemm, entry 1: dgemm; 0 where NumPy's BLAS offers none.
-_table = (ctypes.c_uint64 * 2)()
+# sgemm, sgemv, dgemm, dgemv; zeros for a dtype that NumPy's BLAS does not offer.
+_table = (ctypes.c_uint64 * 4)()
 _found = {}
 
 
@@ -60,32 +60,33 @@ def _numpy_extension():
 
 
 def _look_up():
-    """Fill the table with NumPy's gemm entry points, where it has them."""
+    """Fill the table with NumPy's gemm and gemv entry points, where it has both."""
     try:
         library = _numpy_extension()
     except OSError:
         return
-    for dtype, names in _CANDIDATES.items():
-        for name in names:
-            try:
-                function = getattr(library, name)
-            except AttributeError:
-                continue
-            _table[_SLOTS[dtype]] = ctypes.cast(function, ctypes.c_void_p).value
-            _found[dtype] = name
-            break
+    for dtype, letter in _LETTERS.items():
+        for prefix, suffix in _SCHEMES:
+            names = [f"{prefix}{letter}{kind}{suffix}" for kind in ("gemm", "gemv")]
+            if all(hasattr(library, name) for name in names):
+                for offset, name in enumerate(names):
+                    address = ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+                    _table[_SLOTS[dtype] + offset] = address
+                _found[dtype] = tuple(names)
+                break
 
 
 def numpy_blas_symbols():
     """The CBLAS functions the ``gemm_*`` intrinsics call, by dtype name.
 
-    A dtype that is missing has no such function, and its products go through
+    A dtype that is missing has no such functions, and its products go through
     ``np.dot`` instead.
 
     Returns
     -------
     dict
-        For example ``{"float32": "scipy_cblas_sgemm64_", "float64": "scipy_cblas_dgemm64_"}``.
+        For example ``{"float32": ("scipy_cblas_sgemm64_", "scipy_cblas_sgemv64_"), ...}``:
+        the matrix-matrix and the matrix-vector product.
     """
     return dict(_found)
 
@@ -103,7 +104,8 @@ def use_numpy_blas(enabled):
     if enabled:
         _look_up()
     else:
-        _table[0] = _table[1] = 0
+        for slot in range(len(_table)):
+            _table[slot] = 0
         _found.clear()
 
 
@@ -126,30 +128,56 @@ def _gemm_intrinsic(trans_a, trans_b):
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         real = context.get_value_type(sig.args[0].dtype)
+        pointer = real.as_pointer()
         table = builder.module.globals.get(TABLE_SYMBOL)
         if table is None:
-            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, 2), TABLE_SYMBOL)
+            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
+                                      TABLE_SYMBOL)
             table.linkage = "external"
         slot = _SLOTS[str(sig.args[0].dtype)]
-        address = builder.load(builder.gep(table, [i32(0), i32(slot)]))
-        found = builder.icmp_unsigned("!=", address, i64(0))
+        gemm_address, gemv_address = (
+            builder.load(builder.gep(table, [i32(0), i32(slot + offset)])) for offset in (0, 1))
+        found = builder.icmp_unsigned("!=", gemm_address, i64(0))
         with builder.if_then(found, likely=True):
             a, b, c = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
             a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
-            b_cols = cgutils.unpack_tuple(builder, b.shape, 2)[1]
+            b_rows, b_cols = cgutils.unpack_tuple(builder, b.shape, 2)
             c_rows, c_cols = cgutils.unpack_tuple(builder, c.shape, 2)
-            # op(a) is (m, k) and c is (m, n); a row-major array's leading dimension
-            # is its column count.
-            k = a_rows if trans_a else a_cols
-            pointer = real.as_pointer()
-            function_type = ir.FunctionType(ir.VoidType(), [
-                i32, i32, i32, i64, i64, i64, real, pointer, i64, pointer, i64, real,
-                pointer, i64])
-            function = builder.inttoptr(address, function_type.as_pointer())
-            builder.call(function, [
-                i32(_ROW_MAJOR), i32(_TRANS if trans_a else _NO_TRANS),
-                i32(_TRANS if trans_b else _NO_TRANS), c_rows, c_cols, k, real(1.0), a.data,
-                a_cols, b.data, b_cols, real(0.0), c.data, c_cols])
+            gemv_type = ir.FunctionType(ir.VoidType(), [
+                i32, i32, i64, i64, real, pointer, i64, pointer, i64, real, pointer, i64])
+            gemv = builder.inttoptr(gemv_address, gemv_type.as_pointer())
+
+            def matrix_vector(matrix, rows, cols, transpose, vector):
+                # One row or one column of c is a matrix-vector product. (NumPy's
+                # OpenBLAS 0.3.31 ran one-row products about 10 % slower as gemm.)
+                builder.call(gemv, [
+                    i32(_ROW_MAJOR), i32(_TRANS if transpose else _NO_TRANS), rows, cols,
+                    real(1.0), matrix, cols, vector, i64(1), real(0.0), c.data, i64(1)])
+
+            one_row = builder.icmp_signed("==", c_rows, i64(1))
+            one_column = builder.icmp_signed("==", c_cols, i64(1))
+            with builder.if_else(one_row) as (row_case, other):
+                with row_case:
+                    # c[0] = op(b).T @ (a's only row, or a's only column when transposed).
+                    matrix_vector(b.data, b_rows, b_cols, not trans_b, a.data)
+                with other:
+                    with builder.if_else(one_column) as (column_case, general):
+                        with column_case:
+                            # c[:, 0] = op(a) @ (b's only column, or only row when transposed).
+                            matrix_vector(a.data, a_rows, a_cols, trans_a, b.data)
+                        with general:
+                            gemm_type = ir.FunctionType(ir.VoidType(), [
+                                i32, i32, i32, i64, i64, i64, real, pointer, i64, pointer,
+                                i64, real, pointer, i64])
+                            gemm = builder.inttoptr(gemm_address, gemm_type.as_pointer())
+                            # op(a) is (m, k); a row-major array's leading dimension is
+                            # its column count.
+                            k = a_rows if trans_a else a_cols
+                            builder.call(gemm, [
+                                i32(_ROW_MAJOR), i32(_TRANS if trans_a else _NO_TRANS),
+                                i32(_TRANS if trans_b else _NO_TRANS), c_rows, c_cols, k,
+                                real(1.0), a.data, a_cols, b.data, b_cols, real(0.0), c.data,
+                                c_cols])
         return found
 
     typer.__name__ = f"gemm_{'t' if trans_a else 'n'}{'t' if trans_b else 'n'}"
