@@ -1,8 +1,9 @@
 """CPU kernels (Numba) for dense layers, activations, losses, metrics and optimizers.
 
 Kernels write into arrays they are given and return nothing. Matrix products of at
-least :data:`BLAS_MIN_FLOPS` multiply-adds go to BLAS through ``np.dot`` on
-contiguous views, and BLAS owns the threads; smaller products run as plain loops,
+least :data:`BLAS_MIN_FLOPS` multiply-adds go to NumPy's BLAS on contiguous views
+(see :mod:`.blas`; ``np.dot`` where NumPy's has no usable entry point), and BLAS
+owns the threads; smaller products run as plain loops,
 so tiny networks pay no call overhead. Everything around the products (bias,
 activation, loss, metrics, optimizer updates) runs as single-threaded, vectorised
 loops: row-level maths is ``inline="always"`` so it fuses into them, and the
