@@ -211,9 +211,8 @@ def scores(model, prep, loss, X, y):
         targets are constant.
     """
     n_classes = len(prep.classes) if prep.classes else 1
-    logs = model.evaluate(X, loss_targets(y, loss, n_classes), verbose=0, return_dict=True)
+    logs, outputs = model.evaluate_with_outputs(X, loss_targets(y, loss, n_classes))
     result = {"loss": _finite(logs["loss"])}
-    outputs = model.predict(X, verbose=0)
     if prep.task == CLASSIFICATION:
         predicted = np.argmax(probabilities(outputs, loss), axis=1)
         result["accuracy"] = _finite(np.mean(predicted == y))

@@ -342,6 +342,19 @@ def test_evaluate_with_sample_weight(float64):
     assert mae == pytest.approx(ref.loss_per_sample("mae", y, acts[-1]).mean(), rel=1e-12)
 
 
+def test_evaluate_with_outputs_gives_evaluate_and_predict_in_one_pass(float64):
+    x, y = small_data(n=40, k=2, seed=10)
+    model = fastmlp.Sequential([Dense(4, input_dim=3, activation="relu"), Dense(2)])
+    model.compile(loss="mse", metrics=["mae"])
+    logs, outputs = model.evaluate_with_outputs(x, y)
+    assert logs == model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_array_equal(outputs, model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="evaluate_with_outputs"):
+        model.evaluate_with_outputs(x, y[:5])
+    with pytest.raises(ValueError, match="evaluate_with_outputs: the model must be compiled"):
+        fastmlp.Sequential([Dense(1, input_dim=3)]).evaluate_with_outputs(x, y)
+
+
 @pytest.mark.parametrize("n,batch_size", [(1, None), (5, 2), (33, None), (7, 7)])
 def test_predict_shapes_and_batches(n, batch_size):
     model = fastmlp.Sequential([Dense(3, input_dim=4, activation="softmax")])
