@@ -15,8 +15,8 @@ from .kernels.cpu import (
     TINY_ACTIVATIONS, accumulate_metrics, activation_backward, adagrad_update,
     adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
     bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
-    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, rmsprop_update, rmsprop_update_inline,
-    sgd_update, sgd_update_inline, shuffle_order,
+    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, relu_backward_bias_gradient,
+    rmsprop_update, rmsprop_update_inline, sgd_update, sgd_update_inline, shuffle_order,
 )
 from .kernels.scalar import RELU
 from .kernels.views import borrowed, row, row_block, view1d, view2d
@@ -105,11 +105,15 @@ def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fus
                                  l == last and fused, d, view2d(grads, w_at, n_in, n_out),
                                  view1d(grads, max(b_at, 0), n_out), b_at >= 0, d_in, l > 0)
             continue
-        if not (l == last and fused):
+        # A dense relu layer with a bias takes both in one pass over d.
+        relu_with_bias = layers[l, KIND] == DENSE and layers[l, ACT] == RELU and b_at >= 0
+        if relu_with_bias:
+            relu_backward_bias_gradient(a, d, view1d(grads, b_at, n_out))
+        elif not (l == last and fused):
             activation_backward(z, a, layers[l, ACT], d)
         if layers[l, KIND] == DENSE:
             matmul_tn(x, d, view2d(grads, w_at, n_in, n_out))
-            if b_at >= 0:
+            if b_at >= 0 and not relu_with_bias:
                 bias_gradient(d, view1d(grads, b_at, n_out))
             if l > 0:
                 matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)

@@ -322,6 +322,25 @@ def test_bias_gradient(shape, dtype):
     np.testing.assert_array_equal(db, in_row_order)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 3), (5, 3), (4, 1), (9, 1), (11, 17), (70, 40)],
+                         ids=str)
+def test_relu_backward_bias_gradient(shape, dtype):
+    """The fused pass gives what relu's backward pass, then the bias gradient, give."""
+    rng = rng_for("relu-db", shape)
+    A = np.maximum(rng.normal(size=shape), 0).astype(dtype)
+    D = rng.normal(size=shape).astype(dtype)
+    expected_d = D * (A > 0)
+    db = np.full(shape[1], np.nan, dtype)
+    cpu.relu_backward_bias_gradient(A, D, db)
+    assert db.dtype == dtype
+    np.testing.assert_array_equal(D, expected_d)
+    in_row_order = np.zeros(shape[1], dtype)
+    for d in expected_d:
+        in_row_order += d
+    np.testing.assert_array_equal(db, in_row_order)
+
+
 # ------------------------------------------------------------------------- losses
 
 
