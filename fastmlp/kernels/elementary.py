@@ -10,7 +10,7 @@ rounded result for every one of a million random inputs, where the C library's
 
 Sigmoid over a 32x1 batch (the 'small' benchmark's output layer) took 109 ns
 against 186 ns with the C library's exp, and over 128x256 56-58 us against
-104-110 us; softmax over 128x10 took 3.1 us against 4.6 us. In scalar code, one value at a time, the C library is faster (its
+104-110 us. In scalar code, one value at a time, the C library is faster (its
 chain of dependent operations is shorter), so the tiny path keeps it. A
 vectorisable logarithm for binary cross-entropy was measured too: 32 rows took
 193 ns against 240 ns, but the loss and metric kernels took about 2 s longer to
