@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .blas import gemm_nn, gemm_nt, gemm_tn
-from .elementary import exp, logistic
+from .elementary import logistic
 from .scalar import (
     BINARY_ACCURACY, BINARY_CROSSENTROPY, CATEGORICAL_ACCURACY, HUBER, LINEAR, LOSS_VALUE,
     MEAN_ABSOLUTE_ERROR, MEAN_SQUARED_ERROR, RELU, SIGMOID, SOFTMAX, SPARSE_CATEGORICAL_ACCURACY,
@@ -345,27 +345,6 @@ def bias_activation_forward(Z, b, use_bias, act, A):
             z = row(Z, r)
             for j in range(m):
                 z[j] += b[j]
-    if act == SOFTMAX:
-        # The row maxima are subtracted row by row, then the exponentials run as one
-        # vector loop over the whole batch, then each row is divided by its sum.
-        for r in range(n):
-            z, a = row(Z, r), row(A, r)
-            top = z[0]
-            for j in range(1, m):
-                top = max(top, z[j])
-            for j in range(m):
-                a[j] = z[j] - top
-        a = flat(A)
-        for i in range(n * m):
-            a[i] = exp(a[i])
-        for r in range(n):
-            a = row(A, r)
-            total = a[0]
-            for j in range(1, m):
-                total += a[j]
-            for j in range(m):
-                a[j] = a[j] / total
-        return
     if act == SIGMOID:
         # One vector loop over the whole batch, which also serves a single unit (the
         # usual binary classifier) well: 32x1 took 186 ns row by row with the C
@@ -378,7 +357,9 @@ def bias_activation_forward(Z, b, use_bias, act, A):
         z, a = row(Z, r), row(A, r)
         # The common activations get loops of their own, free of the generic
         # dispatch, so that LLVM turns them into branch-free vector code.
-        if act == LINEAR:
+        if act == SOFTMAX:
+            softmax_row(z, a)
+        elif act == LINEAR:
             for j in range(m):
                 a[j] = z[j]
         else:
