@@ -16,6 +16,11 @@ at another address) and with another NumPy. Where NumPy's BLAS has no CBLAS
 entry point with 64-bit integers (builds other than the ``scipy-openblas64``
 wheels, and Windows, where the search below does not reach it), the table holds
 zeros and the intrinsics return False: the caller then uses ``np.dot``.
+
+The table's name and layout are compiled into every kernel that multiplies, as
+inlined code always is: after changing them in a source checkout, clear the
+Numba caches (``__pycache__/*.nbi``, ``*.nbc``). Installing a new version does not
+need this, since it rewrites every source file and so invalidates their caches.
 """
 
 import ctypes
@@ -29,7 +34,7 @@ from numba.extending import intrinsic
 __all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "use_numpy_blas", "TABLE_SYMBOL"]
 
 #: Name under which the compiled code finds the table of function pointers.
-TABLE_SYMBOL = "fastmlp_numpy_blas_gemm"
+TABLE_SYMBOL = "fastmlp_numpy_blas_functions"
 
 #: Naming schemes of CBLAS functions with 64-bit integers, as (prefix, suffix), in
 #: the order they are tried: the NumPy wheels' OpenBLAS, then the usual ILP64
