@@ -595,8 +595,8 @@ class Sequential:
         """Loss and metrics on ``(x, y)`` as :meth:`evaluate` with ``return_dict=True``
         gives them, and the model's outputs for ``x`` from the same pass.
 
-        One compiled pass does both (``evaluate`` then ``predict`` also compiles the
-        prediction kernel on a first run, about 1.6 s).
+        One compiled pass does both; calling ``evaluate`` and then ``predict`` would
+        also compile the prediction kernel on a first run (about 1.6 s).
 
         Returns
         -------
@@ -622,7 +622,7 @@ class Sequential:
         loss_settings, lp = self._loss_settings()
         rows_out = X.shape[0] if python or outputs else 0
         preds = np.zeros((rows_out, shape_info[2]), self.engine.dtype)
-        rows = self.engine.inference_rows if batch_size is None else steps_of
+        rows = self.engine.inference_rows if batch_size is None else batch_size
         sums = self.engine.evaluate(X, Y, SW, rows, loss_settings, lp, table_i, table_f, preds)
         logs = {k: v[0] for k, v in self._columns(sums[None], [m.name for m in compiled]).items()}
         for metric in python:
