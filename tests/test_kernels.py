@@ -316,10 +316,15 @@ def test_bias_gradient(shape, dtype):
     assert db.dtype == dtype
     np.testing.assert_allclose(db, D.astype(np.float64).sum(axis=0), **tol(dtype))
     # Bit for bit the sum taken one row at a time, whatever the kernel's blocking.
-    in_row_order = np.zeros(shape[1], dtype)
+    np.testing.assert_array_equal(db, _column_sums_in_row_order(D))
+
+
+def _column_sums_in_row_order(D):
+    """Column sums of ``D`` in its dtype, adding one row at a time."""
+    sums = np.zeros(D.shape[1], D.dtype)
     for d in D:
-        in_row_order += d
-    np.testing.assert_array_equal(db, in_row_order)
+        sums += d
+    return sums
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -335,10 +340,7 @@ def test_relu_backward_bias_gradient(shape, dtype):
     cpu.relu_backward_bias_gradient(A, D, db)
     assert db.dtype == dtype
     np.testing.assert_array_equal(D, expected_d)
-    in_row_order = np.zeros(shape[1], dtype)
-    for d in expected_d:
-        in_row_order += d
-    np.testing.assert_array_equal(db, in_row_order)
+    np.testing.assert_array_equal(db, _column_sums_in_row_order(expected_d))
 
 
 # ------------------------------------------------------------------------- losses

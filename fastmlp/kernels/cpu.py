@@ -416,6 +416,26 @@ def activation_backward(Z, A, act, D):
             d[j] = d[j] * activation_grad(act, z[j], a[j])
 
 
+@njit(**_INLINE)
+def _add_four_rows(D, r, db):
+    """``db += D[r] + ... + D[r + 3]``, added in the order of one row at a time.
+
+    Four rows per pass over db: one row per pass waits for the previous pass's
+    stores to db (32x32: 104 ns one row at a time, 53 ns four; 128x128: 1.5 us,
+    0.6 us).
+    """
+    d0, d1, d2, d3 = row(D, r), row(D, r + 1), row(D, r + 2), row(D, r + 3)
+    for j in range(db.shape[0]):
+        db[j] = (((db[j] + d0[j]) + d1[j]) + d2[j]) + d3[j]
+
+
+@njit(**_INLINE)
+def _add_row(d, db):
+    """``db += d``."""
+    for j in range(db.shape[0]):
+        db[j] += d[j]
+
+
 @njit(**_SERIAL)
 def bias_gradient(D, db):
     """``db = D.sum(axis=0)``, each column summed in row order.
@@ -436,19 +456,12 @@ def bias_gradient(D, db):
             total += D[r, 0]
         db[0] = total
         return
-    # Four rows per pass over db, added in the same order as one row at a time:
-    # each pass otherwise waits for the previous one's stores to db (32x32: 104 ns
-    # one row at a time, 53 ns four; 128x128: 1.5 us, 0.6 us).
     r = 0
     while r + 4 <= n:
-        d0, d1, d2, d3 = row(D, r), row(D, r + 1), row(D, r + 2), row(D, r + 3)
-        for j in range(m):
-            db[j] = (((db[j] + d0[j]) + d1[j]) + d2[j]) + d3[j]
+        _add_four_rows(D, r, db)
         r += 4
     for r in range(r, n):
-        d = row(D, r)
-        for j in range(m):
-            db[j] += d[j]
+        _add_row(row(D, r), db)
 
 
 @njit(**_SERIAL)
@@ -477,19 +490,13 @@ def relu_backward_bias_gradient(A, D, db):
         # Mask four rows, then add them to db while they are still in the L1 cache.
         # (One loop over the four rows at once ran scalar: 2.7 ms on 1024x512.)
         for k in range(r, r + 4):
-            a, d = row(A, k), row(D, k)
-            for j in range(m):
-                d[j] = d[j] if a[j] > 0 else 0.0
-        d0, d1, d2, d3 = row(D, r), row(D, r + 1), row(D, r + 2), row(D, r + 3)
-        for j in range(m):
-            db[j] = (((db[j] + d0[j]) + d1[j]) + d2[j]) + d3[j]
+            _activation_backward_from_output_row(row(A, k), RELU, row(D, k))
+        _add_four_rows(D, r, db)
         r += 4
     for r in range(r, n):
-        a, d = row(A, r), row(D, r)
-        for j in range(m):
-            d[j] = d[j] if a[j] > 0 else 0.0
-        for j in range(m):
-            db[j] += d[j]
+        d = row(D, r)
+        _activation_backward_from_output_row(row(A, r), RELU, d)
+        _add_row(d, db)
 
 
 # ------------------------------------------------------------------------- losses
