@@ -88,7 +88,7 @@ def _numeric_array(owner, name, value, dtype, ndim_choices):
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
+def float_array(owner, name, value, dtype, ndim_choices=(1, 2), finite=True):
     """Convert ``value`` to a C-contiguous float array of ``dtype`` after checking it.
 
     The array must be numeric, non-empty, finite and of an allowed rank. An array
@@ -104,6 +104,9 @@ def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
         Target float type.
     ndim_choices : tuple of int
         Allowed ranks.
+    finite : bool
+        Check that every value is finite. Pass False where a compiled pass checks
+        the values as it reads them; it reports with :func:`non_finite_error`.
     """
     if value is None:
         raise ValueError(f"{owner}: {name} is required; got {name}=None.")
@@ -112,15 +115,31 @@ def float_array(owner, name, value, dtype, ndim_choices=(1, 2)):
         array = value  # already right: only the finiteness check remains
     else:
         array = _numeric_array(owner, name, value, dtype, ndim_choices)
-    flat_index = first_non_finite(array.reshape(-1))
-    if flat_index >= 0:
-        bad = np.unravel_index(flat_index, array.shape)
-        where = ", ".join(str(int(i)) for i in bad)
-        raise ValueError(
-            f"{owner}: {name} contains NaN or infinity (first at index [{where}]: "
-            f"{array[bad]}); remove or impute those values."
-        )
+    error = non_finite_error(owner, name, array) if finite else None
+    if error is not None:
+        raise error
     return array
+
+
+def non_finite_error(owner, name, array):
+    """The ValueError that names the first NaN or infinity in ``array``, or None.
+
+    Parameters
+    ----------
+    owner, name : str
+        Caller and argument name for the message.
+    array : ndarray
+        C-contiguous.
+    """
+    flat_index = first_non_finite(array.reshape(-1))
+    if flat_index < 0:
+        return None
+    bad = np.unravel_index(flat_index, array.shape)
+    where = ", ".join(str(int(i)) for i in bad)
+    return ValueError(
+        f"{owner}: {name} contains NaN or infinity (first at index [{where}]: "
+        f"{array[bad]}); remove or impute those values."
+    )
 
 
 def same_length(owner, names_and_arrays):

@@ -21,7 +21,9 @@ from .engine import Engine
 from .kernels import scalar
 from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
-from ._validation import float_array, non_negative_int, number_in, positive_int, same_length
+from ._validation import (
+    float_array, non_finite_error, non_negative_int, number_in, positive_int, same_length,
+)
 
 _FUSED_PAIRS = {
     (scalar.BINARY_CROSSENTROPY, "sigmoid"), (scalar.CATEGORICAL_CROSSENTROPY, "softmax"),
@@ -294,10 +296,12 @@ class Sequential:
 
     @staticmethod
     def _input_array(owner, x, dtype):
+        """``x`` as a 2-D float array; the compiled passes check that its values are
+        finite, a batch at a time (see :mod:`fastmlp.engine`)."""
         if np.ndim(x) == 1:
             raise ValueError(f"{owner}: x must be 2-D (samples, features); got shape "
                              f"{np.shape(x)}. For one feature use x.reshape(-1, 1).")
-        return float_array(owner, "x", x, dtype, ndim_choices=(2,))
+        return float_array(owner, "x", x, dtype, ndim_choices=(2,), finite=False)
 
     def _targets(self, owner, y, n_out):
         """Return ``(Y, y_ndim, y_last)``: targets as a 2-D float array and their given shape."""
@@ -435,9 +439,12 @@ class Sequential:
         if sample_weight is not None and class_weight is not None:
             raise ValueError(f"{owner}: pass sample_weight or class_weight, not both.")
         X, Y, SW, shape_info = self._prepare(owner, x, y, sample_weight)
+        # Where to look for the NaN or infinity that the first epoch may meet.
+        inputs = [(owner, "x", X)]
         validation = None
         if validation_data is not None:
             validation = self._validation_data(validation_data)
+            inputs.append(("fit (validation_data)", "x", validation[0]))
         elif validation_split:
             split = validation_split
             if isinstance(split, bool) or not isinstance(split, (int, float)) \
@@ -454,7 +461,7 @@ class Sequential:
         if class_weight is not None:
             SW = self._class_weights(owner, class_weight, Y)
         return self._train(X, Y, SW, shape_info, validation, batch_size, val_batch, epochs,
-                           initial_epoch, verbose, user_callbacks, shuffle)
+                           initial_epoch, verbose, user_callbacks, shuffle, inputs)
 
     def _validation_data(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -466,7 +473,15 @@ class Sequential:
         return Xv, Yv, SWv
 
     def _train(self, X, Y, SW, shape_info, validation, batch_size, val_batch, epochs,
-               initial_epoch, verbose, user_callbacks, shuffle):
+               initial_epoch, verbose, user_callbacks, shuffle, inputs):
+        """Run the epochs; ``inputs`` lists ``(owner, name, array)`` for the error that
+        a NaN or infinity in the training or validation inputs raises.
+
+        The first epoch checks the inputs a batch at a time. If one is not finite,
+        the weights and optimizer state go back to what they were and nothing is
+        recorded, but callbacks have seen ``on_train_begin`` (and, when they run per
+        epoch, ``on_epoch_begin``).
+        """
         self.build(X.shape)
         engine = self.engine
         # Python metrics see validation batches of validation_batch_size rows (by default
@@ -488,6 +503,8 @@ class Sequential:
         preds = np.zeros((n if python else 0, m_out), dtype)
         val_preds = np.zeros((validation[0].shape[0] if python else 0, m_out), dtype)
 
+        # What a NaN or infinity met in the first epoch puts back.
+        saved = engine.params.copy(), state.slots.copy(), state.step, self.history
         history = callbacks_module.History()
         chain = ([callbacks_module.ProgbarLogger()] if verbose else []) + user_callbacks + [history]
         run_params = {"verbose": verbose, "epochs": epochs, "steps": steps}
@@ -510,9 +527,13 @@ class Sequential:
                 callback_list.on_epoch_begin(epoch)
             self.optimizer.refresh()
             seeds = epoch_seeds[epoch - initial_epoch:epoch - initial_epoch + count]
-            sums, val_sums = engine.fit_epochs(
+            sums, val_sums, finite = engine.fit_epochs(
                 X, Y, SW, order, seeds, batch_size, state, loss_settings, lp, table_i, table_f,
-                preds, validation, val_rows, val_preds)
+                preds, validation, val_rows, val_preds, epoch == initial_epoch)
+            if not finite:
+                engine.params[:], state.slots[:], state.step, self.history = saved
+                raise next(error for error in (non_finite_error(*source) for source in inputs)
+                           if error is not None)
             columns = self._columns(sums, names)
             for metric in python:
                 columns[metric.name] = [self._python_metric(metric, preds, Y[order], batch_size)]
@@ -623,7 +644,10 @@ class Sequential:
         rows_out = X.shape[0] if python or outputs else 0
         preds = np.zeros((rows_out, shape_info[2]), self.engine.dtype)
         rows = self.engine.inference_rows if batch_size is None else batch_size
-        sums = self.engine.evaluate(X, Y, SW, rows, loss_settings, lp, table_i, table_f, preds)
+        sums, finite = self.engine.evaluate(X, Y, SW, rows, loss_settings, lp, table_i, table_f,
+                                            preds)
+        if not finite:
+            raise non_finite_error(owner, "x", X)
         logs = {k: v[0] for k, v in self._columns(sums[None], [m.name for m in compiled]).items()}
         for metric in python:
             logs[metric.name] = self._python_metric(metric, preds, Y, steps_of)
@@ -642,7 +666,10 @@ class Sequential:
         X = self._inputs(owner, x)
         if not self.built:
             self.build(X.shape)
-        out = self._forward(X, self.engine.inference_rows if batch_size is None else steps_of)
+        out = np.empty((X.shape[0], self.engine.layout.table[-1, 2]), self.engine.dtype)
+        if not self.engine.predict(
+                X, self.engine.inference_rows if batch_size is None else steps_of, out):
+            raise non_finite_error(owner, "x", X)
         if verbose:
             self._progress_line(X.shape[0], steps_of, start, {}, verbose)
         return out
@@ -650,11 +677,6 @@ class Sequential:
     def __call__(self, x):
         """Outputs for ``x`` without progress output (Keras returns a tensor; this an array)."""
         return self.predict(x, verbose=0)
-
-    def _forward(self, X, batch_size):
-        out = np.empty((X.shape[0], self.engine.layout.table[-1, 2]), self.engine.dtype)
-        self.engine.predict(X, batch_size, out)
-        return out
 
     def _progress_line(self, n, batch_size, start, logs, verbose):
         steps = -(-n // batch_size)

@@ -16,10 +16,13 @@ Y = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
 LABELS = np.array([1, 0, 1, 0])
 
 
-def trained(loss="categorical_crossentropy"):
-    """A compiled 2-3-2 softmax model that has already taken a few optimizer steps."""
+def trained(loss="categorical_crossentropy", units=3):
+    """A compiled 2-units-2 softmax model that has already taken a few optimizer steps.
+
+    Training takes the tiny path with 3 units, and BLAS products with 16.
+    """
     fastmlp.utils.set_random_seed(0)
-    model = fastmlp.Sequential([Dense(3, input_dim=2, activation="tanh"),
+    model = fastmlp.Sequential([Dense(units, input_dim=2, activation="tanh"),
                                 Dense(2, activation="softmax")])
     model.compile(optimizer=optimizers.Adam(0.01), loss=loss, metrics=["accuracy"])
     y = LABELS if "sparse" in loss else Y
@@ -115,6 +118,51 @@ def test_non_finite_values(which, value, method):
     (x if which == "x" else y)[2, 1] = value
     check_raises(model, lambda: getattr(model, method)(x, y, verbose=0), ValueError,
                  rf"\b{which}\b", "NaN or infinity", r"\[2, 1\]", re.escape(str(value)))
+
+
+ROWS = np.random.default_rng(0).uniform(-1, 1, (24, 2))
+ROW_TARGETS = np.eye(2)[np.arange(24) % 2]
+
+
+@pytest.mark.parametrize("units", [3, 16])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("verbose", [0, 2])
+@pytest.mark.parametrize("split", [0.0, 0.25])
+def test_non_finite_row_met_late_in_the_first_epoch(units, shuffle, verbose, split):
+    """The first epoch checks each batch as it reaches it. Row 21 comes after several
+    updates (or, with the split, in the validation pass after the whole epoch); the
+    model goes back to its weights, slots, iterations and history."""
+    model = trained(units=units)
+    x = ROWS.copy()
+    x[21, 1] = np.nan
+    check_raises(model, lambda: model.fit(x, ROW_TARGETS, batch_size=4, epochs=3,
+                                          shuffle=shuffle, verbose=verbose,
+                                          validation_split=split),
+                 ValueError, r"^fit: x\b", r"\[21, 1\]", "nan")
+
+
+@pytest.mark.parametrize("units", [3, 16])
+def test_non_finite_message_names_the_first_bad_value_in_row_order(units):
+    model = trained(units=units)
+    x = ROWS.copy()
+    x[21, 1], x[9, 0] = np.inf, -np.inf
+    for seed in range(3):  # shuffled batches may meet row 21 first
+        fastmlp.utils.set_random_seed(seed)
+        check_raises(model, lambda: model.fit(x, ROW_TARGETS, batch_size=4, verbose=0),
+                     ValueError, r"\[9, 0\]", "-inf")
+
+
+@pytest.mark.parametrize("units", [3, 16])
+def test_non_finite_row_in_a_later_batch_of_evaluate_and_predict(units):
+    model = trained(units=units)
+    x = ROWS.copy()
+    x[21, 1] = -np.inf
+    check_raises(model, lambda: model.evaluate(x, ROW_TARGETS, batch_size=4, verbose=0),
+                 ValueError, r"^evaluate: x\b", r"\[21, 1\]", "-inf")
+    check_raises(model, lambda: model.evaluate_with_outputs(x, ROW_TARGETS),
+                 ValueError, r"^evaluate_with_outputs: x\b", r"\[21, 1\]")
+    check_raises(model, lambda: model.predict(x, batch_size=4, verbose=0),
+                 ValueError, r"^predict: x\b", r"\[21, 1\]", "-inf")
 
 
 def test_non_finite_sample_weight_and_validation_data():

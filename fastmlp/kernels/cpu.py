@@ -196,6 +196,23 @@ def first_non_finite(values):
     return -1
 
 
+@njit(**_STEP)
+def rows_finite(block):
+    """Whether every entry of the 2-D array ``block`` is finite.
+
+    The compiled drivers check each batch of inputs with it as they reach it (see
+    ``fastmlp.engine``).
+
+    Parameters
+    ----------
+    block : ndarray, shape (n, d), C-contiguous
+    """
+    total = 0.0
+    for r in range(block.shape[0]):
+        total += _nan_unless_finite(row(block, r))
+    return total == 0.0
+
+
 # ----------------------------------------------------------------------- products
 
 
