@@ -46,8 +46,9 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 #: runs forward and backward in one pass per row (``dense_forward_small``,
 #: ``dense_backward_small``) and the optimizer update is inlined into the step.
 #: For XOR-sized models separate passes and calls cost more than the arithmetic:
-#: XOR took 240 ns per step this way against 350-430 ns with the general kernels,
-#: for about 3 s more of first compile. Inlining the generic activation and loss
+#: XOR took 240 ns per step this way against 350-430 ns with the general kernels.
+#: Each path has its own compiled driver (:func:`_training_driver`), so neither
+#: adds to the other's first compile. Inlining the generic activation and loss
 #: kernels as well was measured and dropped: 10-30 ns less per step, but the first
 #: compile went from 19 s to 32-41 s.
 TINY_UNITS = 8
@@ -77,14 +78,14 @@ def _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny):
         z = a if layers[l, ACT] == RELU else view2d(z_ws, z_off[l], nb, n_out)
         b_at = layers[l, B_OFFSET]
         bias = view1d(params, max(b_at, 0), n_out)
-        if layers[l, KIND] == DENSE and tiny:
+        if layers[l, KIND] != DENSE:
+            copy_rows(x, z, 0)
+        elif tiny:
             dense_forward_small(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), bias,
                                 b_at >= 0, layers[l, ACT], z, a)
             continue
-        if layers[l, KIND] == DENSE:
-            matmul(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), z)
         else:
-            copy_rows(x, z, 0)
+            matmul(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), z)
         bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
     last = layers.shape[0] - 1
     n_out = layers[last, N_OUT]
@@ -108,25 +109,27 @@ def _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fus
         d_in = view2d(d_ws, z_off[l - 1], nb, n_in) if l > 0 else d
         w_at = layers[l, W_OFFSET]
         b_at = layers[l, B_OFFSET]
-        if layers[l, KIND] == DENSE and tiny:
+        if layers[l, KIND] != DENSE:
+            if not (l == last and fused):
+                activation_backward(z, a, layers[l, ACT], d)
+            if l > 0:
+                copy_rows(d, d_in, 0)
+        elif tiny:
             dense_backward_small(x, view2d(params, w_at, n_in, n_out), a, layers[l, ACT],
                                  l == last and fused, d, view2d(grads, w_at, n_in, n_out),
                                  view1d(grads, max(b_at, 0), n_out), b_at >= 0, d_in, l > 0)
-            continue
-        # A dense relu layer with a bias takes both in one pass over d.
-        relu_with_bias = layers[l, KIND] == DENSE and layers[l, ACT] == RELU and b_at >= 0
-        if relu_with_bias:
-            relu_backward_bias_gradient(a, d, view1d(grads, b_at, n_out))
-        elif not (l == last and fused):
-            activation_backward(z, a, layers[l, ACT], d)
-        if layers[l, KIND] == DENSE:
+        else:
+            # A relu layer with a bias takes both in one pass over d.
+            relu_with_bias = layers[l, ACT] == RELU and b_at >= 0
+            if relu_with_bias:
+                relu_backward_bias_gradient(a, d, view1d(grads, b_at, n_out))
+            elif not (l == last and fused):
+                activation_backward(z, a, layers[l, ACT], d)
             matmul_tn(x, d, view2d(grads, w_at, n_in, n_out))
             if b_at >= 0 and not relu_with_bias:
                 bias_gradient(d, view1d(grads, b_at, n_out))
             if l > 0:
                 matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
-        elif l > 0:
-            copy_rows(d, d_in, 0)
 
 
 @njit(**_INLINE)
@@ -138,25 +141,26 @@ def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, st
     clip_gradients(grads, var_offsets, var_sizes, clip)
     # SGD and Adagrad have one slot row, RMSprop and Adam three.
     s0, s1, s2 = row(slots, 0), row(slots, 1 % slots.shape[0]), row(slots, 2 % slots.shape[0])
-    if opt == SGD and tiny:
-        sgd_update_inline(params, grads, s0, h)
+    if opt == ADAM:
+        t = step + 1.0
+        h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
+    if tiny:
+        if opt == SGD:
+            sgd_update_inline(params, grads, s0, h)
+        elif opt == RMSPROP:
+            rmsprop_update_inline(params, grads, s0, s1, s2, h)
+        elif opt == ADAGRAD:
+            adagrad_update_inline(params, grads, s0, h)
+        else:
+            adam_update_inline(params, grads, s0, s1, s2, h)
     elif opt == SGD:
         sgd_update(params, grads, s0, h)
-    elif opt == RMSPROP and tiny:
-        rmsprop_update_inline(params, grads, s0, s1, s2, h)
     elif opt == RMSPROP:
         rmsprop_update(params, grads, s0, s1, s2, h)
-    elif opt == ADAGRAD and tiny:
-        adagrad_update_inline(params, grads, s0, h)
     elif opt == ADAGRAD:
         adagrad_update(params, grads, s0, h)
     else:
-        t = step + 1.0
-        h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
-        if tiny:
-            adam_update_inline(params, grads, s0, s1, s2, h)
-        else:
-            adam_update(params, grads, s0, s1, s2, h)
+        adam_update(params, grads, s0, s1, s2, h)
 
 
 @njit(**_INLINE)
@@ -226,67 +230,86 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
     return True
 
 
-@njit(**_JIT)
-def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs,
-                      layers, params, grads, slots, opt, h, clip, var_offsets, var_sizes, step,
-                      a_ws, z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
-                      sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds,
-                      tiny, check_rows):
-    """Train ``n_epochs`` epochs; return the optimizer step count and whether the inputs
-    were finite.
+def _training_driver(tiny):
+    """The compiled training loop for the tiny path (``tiny``) or the general one.
 
-    See :meth:`Engine.fit_epochs` for the arguments; ``tiny`` selects the tiny
-    path (see :data:`TINY_UNITS`). With ``check_rows``, the first epoch stops at the
-    first batch of ``X`` or ``Xv`` that holds NaN or infinity, and returns False.
+    ``tiny`` is a constant of the compiled code (see :data:`TINY_UNITS`): Numba
+    drops the other path's branches before compiling, so a model compiles only the
+    kernels of its own path. With both paths in one driver, the driver's compile
+    (Numba's compile events, cold cache) took 22.8 s for a 2-2-1 sigmoid model and
+    22.7 s for a 20-64-1 relu model; with one path each, 17.4 s and 19.8 s. Numba's
+    disk cache keeps the two drivers apart: it keys a closure's entries by the
+    values the closure captures.
     """
-    # Every buffer the batch loop hands to the inlined helpers is borrowed (see
-    # kernels.views): XOR's fit took 2.9-3.0 ms with their reference counting and
-    # 2.0-2.7 ms without, over five processes each.
-    X, Y, SW, order = borrowed(X), borrowed(Y), borrowed(SW), borrowed(order)
-    layers, params, grads = borrowed(layers), borrowed(params), borrowed(grads)
-    slots, h, clip = borrowed(slots), borrowed(h), borrowed(clip)
-    var_offsets, var_sizes = borrowed(var_offsets), borrowed(var_sizes)
-    a_ws, z_ws, d_ws = borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
-    a_off, z_off, loss, lp = borrowed(a_off), borrowed(z_off), borrowed(loss), borrowed(lp)
-    metrics_i, metrics_f = borrowed(metrics_i), borrowed(metrics_f)
-    sums, row_loss, preds = borrowed(sums), borrowed(row_loss), borrowed(preds)
-    n, d = X.shape
-    last = layers.shape[0] - 1
-    for e in range(n_epochs):
-        if seeds[e] >= 0:
-            shuffle_order(order, seeds[e])
-        # Batches of rows in order are read from X where they lie; shuffled ones
-        # are gathered into the first workspace block.
-        in_order = True
-        for i in range(n):
-            if order[i] != i:
-                in_order = False
-                break
-        for start in range(0, n, batch_size):
-            nb = min(batch_size, n - start)
-            if in_order:
-                x0 = row_block(X, start, nb)
-            else:
-                x0 = view2d(a_ws, a_off[0], nb, d)
-                gather_rows(X, order, start, x0)
-            if check_rows and e == 0 and not rows_finite(x0):
-                return step, False
-            out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny)
-            _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
-                         view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
-            if preds.shape[0] > 0:
-                copy_rows(out, preds, start)
-            _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
-                      loss[LOSS_FUSED] != 0, tiny)
-            _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step, tiny)
-            step += 1
-        if Xv.shape[0] > 0:
-            check = check_rows and e == 0
-            if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws,
-                                   d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
-                                   row(val_sums, e), row_loss, val_preds, check):
-                return step, False
-    return step, True
+
+    @njit(**_JIT)
+    def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs, layers, params,
+                          grads, slots, opt, h, clip, var_offsets, var_sizes, step, a_ws, z_ws,
+                          d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f, sums, row_loss,
+                          preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows):
+        """Train ``n_epochs`` epochs; return the optimizer step count and whether the
+        inputs were finite.
+
+        See :meth:`Engine.fit_epochs` for the arguments. With ``check_rows``, the first
+        epoch stops at the first batch of ``X`` or ``Xv`` that holds NaN or infinity,
+        and returns False.
+        """
+        # Every buffer the batch loop hands to the inlined helpers is borrowed (see
+        # kernels.views): XOR's fit took 2.9-3.0 ms with their reference counting and
+        # 2.0-2.7 ms without, over five processes each.
+        X, Y, SW, order = borrowed(X), borrowed(Y), borrowed(SW), borrowed(order)
+        layers, params, grads = borrowed(layers), borrowed(params), borrowed(grads)
+        slots, h, clip = borrowed(slots), borrowed(h), borrowed(clip)
+        var_offsets, var_sizes = borrowed(var_offsets), borrowed(var_sizes)
+        a_ws, z_ws, d_ws = borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
+        a_off, z_off, loss, lp = borrowed(a_off), borrowed(z_off), borrowed(loss), borrowed(lp)
+        metrics_i, metrics_f = borrowed(metrics_i), borrowed(metrics_f)
+        sums, row_loss, preds = borrowed(sums), borrowed(row_loss), borrowed(preds)
+        n, d = X.shape
+        last = layers.shape[0] - 1
+        for e in range(n_epochs):
+            if seeds[e] >= 0:
+                shuffle_order(order, seeds[e])
+            # Batches of rows in order are read from X where they lie; shuffled ones
+            # are gathered into the first workspace block.
+            in_order = True
+            for i in range(n):
+                if order[i] != i:
+                    in_order = False
+                    break
+            for start in range(0, n, batch_size):
+                nb = min(batch_size, n - start)
+                if in_order:
+                    x0 = row_block(X, start, nb)
+                else:
+                    x0 = view2d(a_ws, a_off[0], nb, d)
+                    gather_rows(X, order, start, x0)
+                if check_rows and e == 0 and not rows_finite(x0):
+                    return step, False
+                out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb, tiny)
+                _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
+                             view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
+                if preds.shape[0] > 0:
+                    copy_rows(out, preds, start)
+                _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
+                          loss[LOSS_FUSED] != 0, tiny)
+                _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step,
+                              tiny)
+                step += 1
+            if Xv.shape[0] > 0:
+                check = check_rows and e == 0
+                if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws,
+                                       d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
+                                       row(val_sums, e), row_loss, val_preds, check):
+                    return step, False
+        return step, True
+
+    return fit_epochs_kernel
+
+
+#: The training loops of the general and the tiny path.
+fit_epochs_kernel = _training_driver(tiny=False)
+fit_epochs_tiny_kernel = _training_driver(tiny=True)
 
 
 class Engine:
@@ -389,12 +412,13 @@ class Engine:
             rows = max(rows, min(val_batch_size, validation[0].shape[0]))
         self._reserve(rows)
         state = optimizer_state
-        state.step, finite = fit_epochs_kernel(
+        driver = fit_epochs_tiny_kernel if self.takes_tiny_path() else fit_epochs_kernel
+        state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, loss, lp, metrics_i, metrics_f, sums, self.row_loss, preds, Xv, Yv, SWv,
-            val_batch_size, val_sums, val_preds, self.takes_tiny_path(), check_rows,
+            val_batch_size, val_sums, val_preds, check_rows,
         )
         return sums, val_sums, finite
 

@@ -5,9 +5,12 @@ lines, validation_split, EarlyStopping, metric averaging); numbers are checked
 against the NumPy reference where they are computed.
 """
 
+import json
 import math
 import os
 import re
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -612,6 +615,46 @@ def test_tiny_path_trains_like_the_general_one(hidden, output, loss, monkeypatch
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     for key in runs[0][1]:
         np.testing.assert_allclose(runs[0][1][key], runs[1][1][key], rtol=1e-13)
+
+
+_DRIVER_CACHE_SCRIPT = """
+import json
+import numpy as np
+import fastmlp
+from fastmlp import engine
+
+def weights_after_fit(units):
+    fastmlp.utils.set_random_seed(0)
+    x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(20, 2)
+    y = (x[:, :1] > 0).astype(np.float32)
+    model = fastmlp.Sequential([fastmlp.layers.Dense(units, "tanh", input_dim=2),
+                                fastmlp.layers.Dense(1, "sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    return [w.tolist() for w in model.get_weights()]
+
+weights = [weights_after_fit(3), weights_after_fit(16)]
+drivers = [engine.fit_epochs_tiny_kernel, engine.fit_epochs_kernel]
+print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
+                  "weights": weights}))
+"""
+
+
+def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
+    """The two training drivers are one closure compiled twice; in a new process each
+    must load its own compiled code from the cache, not the other's."""
+    script = tmp_path / "drivers.py"
+    script.write_text(_DRIVER_CACHE_SCRIPT)
+    runs = []
+    for _ in range(2):  # the first run fills the cache if no test has yet
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout))
+    assert runs[1]["loaded"] == [1, 1]
+    assert runs[1]["weights"] == runs[0]["weights"]
+    tiny, general = runs[1]["weights"]
+    assert len(tiny[0][0]) == 3 and len(general[0][0]) == 16
 
 
 def test_results_do_not_depend_on_thread_count(restore_config):
