@@ -230,17 +230,16 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
     return True
 
 
-def _training_driver(tiny, validate):
-    """The compiled training loop for the tiny path (``tiny``) or the general one,
-    with a validation pass after each epoch (``validate``) or without.
+def _training_driver(tiny):
+    """The compiled training loop for the tiny path (``tiny``) or the general one.
 
-    Both are constants of the compiled code (for ``tiny``, see :data:`TINY_UNITS`):
-    Numba drops the branches they rule out before compiling, so a fit compiles only
-    the kernels it runs. With both paths in one driver, the driver's compile
+    ``tiny`` is a constant of the compiled code (see :data:`TINY_UNITS`): Numba
+    drops the other path's branches before compiling, so a model compiles only the
+    kernels of its own path. With both paths in one driver, the driver's compile
     (Numba's compile events, cold cache) took 22.8 s for a 2-2-1 sigmoid model and
-    22.7 s for a 20-64-1 relu model with validation; with one path each, 17.4 s and
-    19.8 s. Numba's disk cache keeps the drivers apart: it keys a closure's entries
-    by the values the closure captures.
+    22.7 s for a 20-64-1 relu model; with one path each, 17.4 s and 19.8 s. Numba's
+    disk cache keeps the two drivers apart: it keys a closure's entries by the
+    values the closure captures.
     """
 
     @njit(**_JIT)
@@ -297,7 +296,7 @@ def _training_driver(tiny, validate):
                 _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step,
                               tiny)
                 step += 1
-            if validate:
+            if Xv.shape[0] > 0:
                 check = check_rows and e == 0
                 if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws,
                                        d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
@@ -308,9 +307,9 @@ def _training_driver(tiny, validate):
     return fit_epochs_kernel
 
 
-#: The training drivers by ``(tiny, validate)``; see :func:`_training_driver`.
-TRAINING_DRIVERS = {(tiny, validate): _training_driver(tiny, validate)
-                    for tiny in (False, True) for validate in (False, True)}
+#: The training loops of the general and the tiny path.
+fit_epochs_kernel = _training_driver(tiny=False)
+fit_epochs_tiny_kernel = _training_driver(tiny=True)
 
 
 class Engine:
@@ -413,7 +412,7 @@ class Engine:
             rows = max(rows, min(val_batch_size, validation[0].shape[0]))
         self._reserve(rows)
         state = optimizer_state
-        driver = TRAINING_DRIVERS[self.takes_tiny_path(), Xv.shape[0] > 0]
+        driver = fit_epochs_tiny_kernel if self.takes_tiny_path() else fit_epochs_kernel
         state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,

@@ -634,15 +634,15 @@ def weights_after_fit(units):
     return [w.tolist() for w in model.get_weights()]
 
 weights = [weights_after_fit(3), weights_after_fit(16)]
-drivers = [engine.TRAINING_DRIVERS[True, False], engine.TRAINING_DRIVERS[False, False]]
+drivers = [engine.fit_epochs_tiny_kernel, engine.fit_epochs_kernel]
 print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
                   "weights": weights}))
 """
 
 
 def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
-    """The training drivers are one closure compiled for each path; in a new process
-    each must load its own compiled code from the cache, not another's."""
+    """The two training drivers are one closure compiled twice; in a new process each
+    must load its own compiled code from the cache, not the other's."""
     script = tmp_path / "drivers.py"
     script.write_text(_DRIVER_CACHE_SCRIPT)
     runs = []
