@@ -666,7 +666,7 @@ class Sequential:
         X = self._inputs(owner, x)
         if not self.built:
             self.build(X.shape)
-        out = np.empty((X.shape[0], self.engine.layout.table[-1, 2]), self.engine.dtype)
+        out = np.empty((X.shape[0], self._output_width(X.shape[1])), self.engine.dtype)
         if not self.engine.predict(
                 X, self.engine.inference_rows if batch_size is None else steps_of, out):
             raise non_finite_error(owner, "x", X)
