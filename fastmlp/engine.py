@@ -196,7 +196,7 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
     metrics_i, metrics_f = borrowed(metrics_i), borrowed(metrics_f)
     sums, row_loss, preds = borrowed(sums), borrowed(row_loss), borrowed(preds)
     n = X.shape[0]
-    order = np.arange(n)
+    order = np.empty(0, np.int64)  # the rows in their stored order
     last = layers.shape[0] - 1
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
@@ -270,10 +270,11 @@ def _training_driver(tiny):
         for e in range(n_epochs):
             if seeds[e] >= 0:
                 shuffle_order(order, seeds[e])
-            # Batches of rows in order are read from X where they lie; shuffled ones
-            # are gathered into the first workspace block.
+            # Batches of rows in order (an empty order, or one that shuffling left as
+            # it was) are read from X where they lie; shuffled ones are gathered into
+            # the first workspace block.
             in_order = True
-            for i in range(n):
+            for i in range(order.shape[0]):
                 if order[i] != i:
                     in_order = False
                     break
@@ -370,9 +371,11 @@ class Engine:
         Parameters
         ----------
         X, Y, SW : ndarray
-            Inputs ``(N, d)``, targets ``(N, k)`` and sample weights ``(N,)``.
-        order : ndarray of int64, shape (N,)
-            Row order; reshuffled at the start of epoch ``e`` when ``seeds[e] >= 0``.
+            Inputs ``(N, d)``, targets ``(N, k)`` and sample weights ``(N,)``, or
+            ``(0,)`` for a weight of 1 on every row.
+        order : ndarray of int64, shape (N,) or (0,)
+            Row order; reshuffled at the start of epoch ``e`` when ``seeds[e] >= 0``,
+            which needs all ``N`` entries. Empty for the rows in their stored order.
         seeds : ndarray of int64, shape (n_epochs,)
             Per-epoch seeds of ``kernels.cpu.shuffle_order``, -1 to keep ``order``.
         batch_size : int

@@ -341,7 +341,8 @@ class Sequential:
                 raise ValueError(f"{owner}: x and sample_weight must have the same number of "
                                  f"rows; got {n} and {sw.shape[0]}.")
             return np.ascontiguousarray(sw[:, 0])
-        return np.ones(n, dtype=dtype)
+        # Empty: every row weighs 1, without an array of N ones.
+        return np.zeros(0, dtype=dtype)
 
     @staticmethod
     def _class_weights(owner, class_weight, Y):
@@ -514,7 +515,8 @@ class Sequential:
         self.stop_training = False
         epoch_seeds = (np.random.randint(0, 2**31 - 1, size=epochs - initial_epoch)
                        if shuffle else np.full(epochs - initial_epoch, -1))
-        order = np.arange(n, dtype=np.int64)
+        # Without shuffling the rows stay in their stored order, which needs no index array.
+        order = np.arange(n, dtype=np.int64) if shuffle else np.zeros(0, np.int64)
         per_epoch = bool(verbose or user_callbacks or python)
         chunk = 1 if per_epoch else epochs - initial_epoch
         names = [m.name for m in compiled]
@@ -536,7 +538,9 @@ class Sequential:
                            if error is not None)
             columns = self._columns(sums, names)
             for metric in python:
-                columns[metric.name] = [self._python_metric(metric, preds, Y[order], batch_size)]
+                epoch_targets = Y[order] if order.size else Y
+                columns[metric.name] = [self._python_metric(metric, preds, epoch_targets,
+                                                            batch_size)]
             if has_val:
                 val_columns = self._columns(val_sums, names)
                 for metric in python:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -587,6 +588,47 @@ def test_gathered_and_in_place_batches_train_alike(width, float64):
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fit_allocates_per_row_only_the_shuffle_order(shuffle):
+    """Unweighted rows need no array of ones, and rows in their stored order no index
+    array: NumPy's allocations during ``fit`` stay under one byte per row, plus the
+    shuffle's int64 order when shuffling."""
+    n = 200_000
+    rng = np.random.default_rng(3)
+    x = rng.random((n, 2), dtype=np.float32)
+    y = (x[:, :1] > 0.5).astype(np.float32)
+    model = fastmlp.Sequential([Dense(4, "relu", input_dim=2), Dense(1, "sigmoid")])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    model.fit(x[:64], y[:64], batch_size=256, shuffle=shuffle, verbose=0)  # loads the kernels
+    tracemalloc.start()
+    try:
+        model.fit(x, y, batch_size=256, shuffle=shuffle, verbose=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    order_bytes = 8 * n if shuffle else 0
+    assert order_bytes <= peak < order_bytes + n
+
+
+def test_unit_sample_weights_train_as_no_weights(float64):
+    """No sample_weight means a weight of 1 on every row, with or without shuffling."""
+    x, y = small_data(n=30, seed=12)
+    for shuffle in (False, True):
+        runs = []
+        for sample_weight in (None, np.ones(30)):
+            fastmlp.utils.set_random_seed(4)
+            model = fastmlp.Sequential([Dense(5, "tanh", input_dim=3), Dense(2)])
+            model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+            history = model.fit(x, y, batch_size=7, epochs=3, shuffle=shuffle, verbose=0,
+                                sample_weight=sample_weight, validation_split=0.2)
+            runs.append((model.get_weights(), history.history,
+                         model.evaluate(x, y, sample_weight=sample_weight, verbose=0)))
+        (w1, h1, e1), (w2, h2, e2) = runs
+        for a, b in zip(w1, w2):
+            np.testing.assert_array_equal(a, b)
+        assert h1 == h2 and e1 == e2
 
 
 @pytest.mark.parametrize("hidden,output,loss", [

@@ -80,6 +80,13 @@ def _copy_row(src, dst):
         dst[k] = src[k]
 
 
+@njit(**_INLINE)
+def _source_row(order, k):
+    """Where the ``k``-th row of an epoch lies: ``order[k]``, or ``k`` when ``order``
+    is empty (the rows in their stored order, with no index array to hold)."""
+    return k if order.shape[0] == 0 else order[k]
+
+
 @njit(**_STEP)
 def gather_rows(X, order, start, out):
     """Copy rows ``X[order[start:start + len(out)]]`` into ``out``.
@@ -729,9 +736,10 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         Model outputs of the batch.
     Y : ndarray, shape (N, m) or (N, 1)
         All targets; row ``order[start + r]`` belongs to batch row ``r``.
-    SW : ndarray, shape (N,)
-        Sample weights.
-    order : ndarray of int64
+    SW : ndarray, shape (N,) or (0,)
+        Sample weights; empty for a weight of 1 on every row.
+    order : ndarray of int64, shape (N,) or (0,)
+        Row order of the epoch; empty for the rows in their stored order.
     start : int
     lp : ndarray
         Loss parameters, see :func:`loss_value`.
@@ -741,20 +749,23 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         Weighted per-row loss, written in place.
     """
     nb, m = A.shape
+    weighted = SW.shape[0] > 0
+    unit = row_loss.dtype.type(1)
     if code == BINARY_CROSSENTROPY and not from_logits and m == 1:
         # One sigmoid unit, the usual binary classifier: the same arithmetic as the
         # general loop without its per-row dispatch and length-1 loops (32 rows:
         # 540 ns before, 230 ns).
         eps, hi = lp[0], lp[1]
         for r in range(nb):
-            i = order[start + r]
-            w = SW[i]
+            i = _source_row(order, start + r)
+            w = SW[i] if weighted else unit
             p, t = A[r, 0], Y[i, 0]
             row_loss[r] = w * _bce_value(p, t, eps, hi)
             D[r, 0] = _bce_gradient(p, t, eps, hi, fused) * (w / nb)
         return
     for r in range(nb):
-        a, y, w = row(A, r), row(Y, order[start + r]), SW[order[start + r]]
+        i = _source_row(order, start + r)
+        a, y, w = row(A, r), row(Y, i), SW[i] if weighted else unit
         row_loss[r] = w * loss_value(code, from_logits, a, y, lp)
         loss_gradient(code, from_logits, fused, a, y, lp, w / nb, row(D, r))
 
@@ -840,7 +851,7 @@ def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
         kind, iparam, fparam = metrics_i[i, 0], metrics_i[i, 1], metrics_f[i]
         total = 0.0
         for r in range(A.shape[0]):
-            a, y = row(A, r), row(Y, order[start + r])
+            a, y = row(A, r), row(Y, _source_row(order, start + r))
             if kind == LOSS_VALUE:
                 total += loss_value(iparam, fparam == 1.0, a, y, lp)
             else:
