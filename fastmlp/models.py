@@ -17,7 +17,7 @@ import numpy as np
 from . import backend, callbacks as callbacks_module, config, losses, metrics as metrics_module
 from . import optimizers
 from .activations import code as activation_code
-from .engine import Engine
+from .engine import Engine, row_order
 from .kernels import scalar
 from .layers import Dense, InputSpec, Layer
 from .params import ACTIVATION, DENSE, Layout
@@ -515,8 +515,7 @@ class Sequential:
         self.stop_training = False
         epoch_seeds = (np.random.randint(0, 2**31 - 1, size=epochs - initial_epoch)
                        if shuffle else np.full(epochs - initial_epoch, -1))
-        # Without shuffling the rows stay in their stored order, which needs no index array.
-        order = np.arange(n, dtype=np.int64) if shuffle else np.zeros(0, np.int64)
+        order = row_order(n, shuffle)
         per_epoch = bool(verbose or user_callbacks or python)
         chunk = 1 if per_epoch else epochs - initial_epoch
         names = [m.name for m in compiled]

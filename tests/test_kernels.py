@@ -152,7 +152,7 @@ def test_gather_rows(n, d, nb, start, dtype):
         assert nb * d >= PAR
     rng = rng_for("gather", n)
     X = rng.normal(size=(n, d)).astype(dtype)
-    order = rng.permutation(n).astype(np.int64)
+    order = rng.permutation(n).astype(np.int32)
     out = np.full((nb, d), np.nan, dtype)
     cpu.gather_rows(X, order, start, out)
     assert out.dtype == dtype
@@ -160,15 +160,20 @@ def test_gather_rows(n, d, nb, start, dtype):
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 1000])
-def test_shuffle_order_is_a_permutation_chosen_by_the_seed(n):
-    order = np.full(n, -7, np.int64)
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_shuffle_order_is_a_permutation_chosen_by_the_seed(n, index_dtype):
+    order = np.full(n, -7, index_dtype)
     cpu.shuffle_order(order, 12345)
     np.testing.assert_array_equal(np.sort(order), np.arange(n))
-    again = np.arange(n)[::-1].copy()
+    again = np.arange(n, dtype=index_dtype)[::-1].copy()
     cpu.shuffle_order(again, 12345)
     np.testing.assert_array_equal(again, order)
+    if index_dtype is np.int32:
+        wide = np.empty(n, np.int64)
+        cpu.shuffle_order(wide, 12345)
+        np.testing.assert_array_equal(wide, order)  # the same permutation either way
     if n == 1000:
-        other = np.empty(n, np.int64)
+        other = np.empty(n, index_dtype)
         cpu.shuffle_order(other, 12346)
         assert (other != order).mean() > 0.9
         assert (order != np.arange(n)).mean() > 0.9
@@ -178,7 +183,7 @@ def test_shuffle_order_draws_every_permutation_equally_often():
     """24,000 seeds over the 24 orders of 4 rows: a chi-square test at the 0.1 % level
     (a shuffle that swaps with any position, not only earlier ones, fails it)."""
     counts = {}
-    order = np.empty(4, np.int64)
+    order = np.empty(4, np.int32)
     for seed in range(24000):
         cpu.shuffle_order(order, seed)
         counts[tuple(order)] = counts.get(tuple(order), 0) + 1
@@ -577,7 +582,7 @@ def test_loss_rows(name, from_logits, nb, m, dtype):
     n = nb + 7
     a_all, y = _loss_case(name, from_logits, m, seed=nb + m, n=n)
     rng = np.random.default_rng(nb)
-    order = rng.permutation(n).astype(np.int64)
+    order = rng.permutation(n).astype(np.int32)
     start = 5
     A = a_all[order[start:start + nb]].astype(dtype)
     Y = y.astype(dtype)
@@ -598,6 +603,27 @@ def test_loss_rows(name, from_logits, nb, m, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,m", [("categorical_crossentropy", 3), ("binary_crossentropy", 1)])
+def test_loss_rows_reads_empty_weights_and_order_as_ones_and_stored_order(name, m, dtype):
+    """An empty SW weighs every row 1 and an empty order keeps the stored order (the
+    general loop, and the shortcut for one sigmoid unit)."""
+    n, nb, start = 9, 5, 2
+    a_all, y = _loss_case(name, False, m, seed=6, n=n)
+    A, Y, lp = a_all[start:start + nb].astype(dtype), y.astype(dtype), loss_params(dtype)
+    results = []
+    for SW, order in ((np.ones(n, dtype), np.arange(n, dtype=np.int32)),
+                      (np.zeros(0, dtype), np.zeros(0, np.int32))):
+        D = np.full((nb, m), np.nan, dtype)
+        row_loss = np.full(nb, np.nan, dtype)
+        cpu.loss_rows(LOSS_CODES[name], False, False, A, Y, SW, order, start, lp, D, row_loss)
+        results.append((D, row_loss))
+    (d_full, loss_full), (d_empty, loss_empty) = results
+    assert not np.isnan(loss_empty).any()
+    np.testing.assert_array_equal(d_empty, d_full)
+    np.testing.assert_array_equal(loss_empty, loss_full)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fused", [False, True])
 def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
     """loss_rows's shortcut for one sigmoid unit computes what the per-row code does."""
@@ -609,7 +635,7 @@ def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
     Y = rng.integers(0, 2, (n, 1)).astype(dtype)
     Y[:3, 0] = [0.25, 0.5, 0.9]  # soft labels need both logs
     SW = rng.uniform(0.5, 2.0, n).astype(dtype)
-    order = rng.permutation(n).astype(np.int64)
+    order = rng.permutation(n).astype(np.int32)
     D = np.full((nb, 1), np.nan, dtype)
     row_loss = np.full(nb, np.nan, dtype)
     bce = scalar.BINARY_CROSSENTROPY
@@ -680,8 +706,8 @@ def test_accumulate_metrics_loss_kinds():
                           [scalar.LOSS_VALUE, scalar.BINARY_CROSSENTROPY]], dtype=np.int64)
     metrics_f = np.array([0.0, 1.0])  # the cross-entropy takes logits
     sums = np.zeros(4)
-    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, np.arange(3), 0, loss_params(np.float64),
-                           sums)
+    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, np.zeros(0, np.int32), 0,
+                           loss_params(np.float64), sums)
     assert sums[1] == pytest.approx(ref.loss_per_sample("mse", Y, A).sum())
     assert sums[2] == pytest.approx(
         ref.loss_per_sample("binary_crossentropy", Y, A, from_logits=True).sum())
@@ -694,7 +720,7 @@ def test_accumulate_metrics(dtype):
     A = rng.random((nb, 3)).astype(dtype)
     labels = rng.integers(0, 3, n)
     Y = np.eye(3, dtype=dtype)[labels]
-    order = rng.permutation(n).astype(np.int64)
+    order = rng.permutation(n).astype(np.int32)
     metrics_i = np.array([[scalar.CATEGORICAL_ACCURACY, 0],
                           [scalar.LOSS_VALUE, scalar.MEAN_ABSOLUTE_ERROR],
                           [scalar.TOP_K_CATEGORICAL_ACCURACY, 2]], dtype=np.int64)

@@ -594,7 +594,7 @@ def test_gathered_and_in_place_batches_train_alike(width, float64):
 def test_fit_allocates_per_row_only_the_shuffle_order(shuffle):
     """Unweighted rows need no array of ones, and rows in their stored order no index
     array: NumPy's allocations during ``fit`` stay under one byte per row, plus the
-    shuffle's int64 order when shuffling."""
+    shuffle's int32 order when shuffling."""
     n = 200_000
     rng = np.random.default_rng(3)
     x = rng.random((n, 2), dtype=np.float32)
@@ -608,8 +608,14 @@ def test_fit_allocates_per_row_only_the_shuffle_order(shuffle):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    order_bytes = 8 * n if shuffle else 0
+    order_bytes = 4 * n if shuffle else 0  # int32 indices
     assert order_bytes <= peak < order_bytes + n
+
+
+def test_row_order_is_empty_unshuffled_and_int32_shuffled():
+    assert engine_module.row_order(5, shuffle=False).shape == (0,)
+    order = engine_module.row_order(5, shuffle=True)
+    assert order.dtype == np.int32 and order.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_unit_sample_weights_train_as_no_weights(float64):

@@ -95,7 +95,7 @@ def gather_rows(X, order, start, out):
     ----------
     X : ndarray, shape (N, d)
         Source rows.
-    order : ndarray of int64
+    order : ndarray of int32 or int64
         Row order of the epoch.
     start : int
         Position in ``order`` of the first row to copy.
@@ -137,7 +137,7 @@ def shuffle_order(order, seed):
 
     Parameters
     ----------
-    order : ndarray of int64, shape (n,)
+    order : ndarray of int32 or int64, shape (n,)
         Overwritten with the permutation; ``n`` must be below ``2**32``.
     seed : int
         Any non-negative integer; equal seeds give equal permutations.
@@ -738,7 +738,7 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         All targets; row ``order[start + r]`` belongs to batch row ``r``.
     SW : ndarray, shape (N,) or (0,)
         Sample weights; empty for a weight of 1 on every row.
-    order : ndarray of int64, shape (N,) or (0,)
+    order : ndarray of int32 or int64, shape (N,) or (0,)
         Row order of the epoch; empty for the rows in their stored order.
     start : int
     lp : ndarray
