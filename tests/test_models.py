@@ -671,17 +671,17 @@ import numpy as np
 import fastmlp
 from fastmlp import engine
 
-def weights_after_fit(units):
+def weights_after_fit(features, units, optimizer):
     fastmlp.utils.set_random_seed(0)
-    x = np.linspace(-1, 1, 40, dtype=np.float32).reshape(20, 2)
+    x = np.random.default_rng(0).uniform(-1, 1, (2000, features)).astype(np.float32)
     y = (x[:, :1] > 0).astype(np.float32)
-    model = fastmlp.Sequential([fastmlp.layers.Dense(units, "tanh", input_dim=2),
+    model = fastmlp.Sequential([fastmlp.layers.Dense(units, "tanh", input_dim=features),
                                 fastmlp.layers.Dense(1, "sigmoid")])
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy")
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
     return [w.tolist() for w in model.get_weights()]
 
-weights = [weights_after_fit(3), weights_after_fit(16)]
+weights = [weights_after_fit(2, 3, "adam"), weights_after_fit(20, 32, "rmsprop")]
 drivers = [engine.fit_epochs_tiny_kernel, engine.fit_epochs_kernel]
 print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
                   "weights": weights}))
@@ -690,19 +690,22 @@ print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
 
 def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
     """The two training drivers are one closure compiled twice; in a new process each
-    must load its own compiled code from the cache, not the other's."""
+    must load its own compiled code from the cache, not the other's. The process that
+    compiles them (into an empty cache) trains the same weights as the one that loads
+    them."""
     script = tmp_path / "drivers.py"
     script.write_text(_DRIVER_CACHE_SCRIPT)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
     runs = []
-    for _ in range(2):  # the first run fills the cache if no test has yet
+    for _ in range(2):
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path)
+                              timeout=600, cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         runs.append(json.loads(done.stdout))
-    assert runs[1]["loaded"] == [1, 1]
+    assert runs[0]["loaded"] == [0, 0] and runs[1]["loaded"] == [1, 1]
     assert runs[1]["weights"] == runs[0]["weights"]
     tiny, general = runs[1]["weights"]
-    assert len(tiny[0][0]) == 3 and len(general[0][0]) == 16
+    assert len(tiny[0][0]) == 3 and len(general[0][0]) == 32
 
 
 def test_results_do_not_depend_on_thread_count(restore_config):
