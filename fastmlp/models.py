@@ -536,8 +536,8 @@ class Sequential:
                 raise next(error for error in (non_finite_error(*source) for source in inputs)
                            if error is not None)
             columns = self._columns(sums, names)
+            epoch_targets = Y[order] if python and order.size else Y
             for metric in python:
-                epoch_targets = Y[order] if order.size else Y
                 columns[metric.name] = [self._python_metric(metric, preds, epoch_targets,
                                                             batch_size)]
             if has_val:
