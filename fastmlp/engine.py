@@ -19,14 +19,16 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    TINY_ACTIVATIONS, accumulate_metrics, activation_backward, adagrad_update,
+    TINY_ACTIVATIONS, accumulate_metrics, activation_backward,
     adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
     bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
     gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, relu_backward_bias_gradient,
-    rmsprop_update, rmsprop_update_inline, rows_finite, sgd_update, sgd_update_inline,
+    rmsprop_update_inline, rows_finite, sgd_update, sgd_update_inline,
     shuffle_order,
 )
 from .kernels.scalar import RELU
+from .kernels import updates
+from .kernels.updates import adagrad_update_estimated, rmsprop_update_estimated
 from .kernels.views import borrowed, row, row_block, view1d, view2d
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
 
@@ -156,9 +158,9 @@ def _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, st
     elif opt == SGD:
         sgd_update(params, grads, s0, h)
     elif opt == RMSPROP:
-        rmsprop_update(params, grads, s0, s1, s2, h)
+        rmsprop_update_estimated(params, grads, s0, s1, s2, h)
     elif opt == ADAGRAD:
-        adagrad_update(params, grads, s0, h)
+        adagrad_update_estimated(params, grads, s0, h)
     else:
         adam_update(params, grads, s0, s1, s2, h)
 
@@ -437,7 +439,11 @@ class Engine:
             rows = max(rows, min(val_batch_size, validation[0].shape[0]))
         self._reserve(rows)
         state = optimizer_state
-        driver = fit_epochs_tiny_kernel if self.takes_tiny_path() else fit_epochs_kernel
+        if self.takes_tiny_path():
+            driver = fit_epochs_tiny_kernel
+        else:
+            updates.load()  # the general path's RMSprop and Adagrad callbacks
+            driver = fit_epochs_kernel
         state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastmlp.kernels import blas, cpu, scalar
+from fastmlp.kernels import blas, cpu, scalar, updates
+
+updates.load()  # the estimated updates are called directly below
 
 DTYPES = [np.float32, np.float64]
 PAR = 32768  # a "large" buffer: long vectorised loops
@@ -814,25 +816,26 @@ def test_sgd_update(n, momentum, nesterov, dtype):
 @pytest.mark.parametrize("n", OPT_SIZES)
 @pytest.mark.parametrize("momentum,centered", [(0.0, False), (0.0, True), (0.5, False),
                                                (0.5, True)])
-def test_rmsprop_update(n, momentum, centered, dtype):
+@pytest.mark.parametrize("kernel", [cpu.rmsprop_update, updates.rmsprop_update_estimated])
+def test_rmsprop_update(n, momentum, centered, dtype, kernel):
     params, grads = _opt_arrays(n, dtype, seed=1)
     velocity, average, mom = (np.zeros(n, dtype) for _ in range(3))
     rho, lr, eps = 0.8, 0.01, 1e-7
     h = np.array([lr, rho, 1 - rho, momentum, eps, float(centered)], dtype)
     reference = ref.RMSprop(lr, rho, momentum, eps, centered)
-    _check_steps(lambda g: cpu.rmsprop_update(params, g, velocity, average, mom, h), reference,
+    _check_steps(lambda g: kernel(params, g, velocity, average, mom, h), reference,
                  params, grads, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
-def test_adagrad_update(n, dtype):
+@pytest.mark.parametrize("kernel", [cpu.adagrad_update, updates.adagrad_update_estimated])
+def test_adagrad_update(n, dtype, kernel):
     params, grads = _opt_arrays(n, dtype, seed=2)
     accumulator = np.full(n, 0.1, dtype)
     h = np.array([0.02, 1e-7], dtype)
     reference = ref.Adagrad(0.02, 0.1, 1e-7)
-    _check_steps(lambda g: cpu.adagrad_update(params, g, accumulator, h), reference, params,
-                 grads, dtype)
+    _check_steps(lambda g: kernel(params, g, accumulator, h), reference, params, grads, dtype)
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -866,6 +869,37 @@ def test_rmsprop_and_adagrad_round_as_their_float32_formulas(centered):
     total = start_slot + g * g
     np.testing.assert_array_equal(accumulator, total)
     np.testing.assert_array_equal(params, start_params - lr * g / np.sqrt(total + eps))
+
+
+def _ulps_apart(a, b):
+    return np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32))
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_estimated_updates_stay_within_4_ulp_of_the_exact_ones(centered):
+    """The general path's callbacks divide through the reciprocal square-root estimate:
+    each float32 increment stays within a few ulp of the exactly rounded one, over
+    gradients and velocities spanning many orders of magnitude."""
+    rng = np.random.default_rng(5)
+    n = 4099
+    f = np.float32
+    g = (rng.standard_normal(n) * 10.0 ** rng.uniform(-6, 2, n)).astype(f)
+    velocity = (np.abs(rng.standard_normal(n)) * 10.0 ** rng.uniform(-8, 2, n)).astype(f)
+    average = np.zeros(n, f)
+    lr, eps = f(0.01), f(1e-7)
+    params = np.zeros(n, f)
+    h = np.array([lr, 0.8, 0.2, 0.0, eps, float(centered)], f)
+    updates.rmsprop_update_estimated(params, g, velocity, average, np.zeros(0, f), h)
+    denominator = velocity.astype(np.float64) - average.astype(np.float64) ** 2 + eps
+    exact = (-(np.float64(lr) * g / np.sqrt(denominator))).astype(f)
+    assert _ulps_apart(params, exact).max() <= 4
+    assert not np.array_equal(params, exact)  # the estimate is in use
+
+    accumulator = velocity.copy()
+    params[:] = 0
+    updates.adagrad_update_estimated(params, g, accumulator, np.array([lr, eps], f))
+    exact = (-(np.float64(lr) * g / np.sqrt(accumulator.astype(np.float64) + eps))).astype(f)
+    assert _ulps_apart(params, exact).max() <= 4
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -922,13 +922,9 @@ def sgd_update(params, grads, momentum_slot, h):
             params[i] += m
 
 
-# RMSprop and Adagrad divide by an exactly rounded square root, as Keras does. With
-# LLVM's "arcp" flag (the reciprocal square-root estimate and a Newton step) the
-# RMSprop update over 235k parameters took 48 us instead of 68, and an mnist-shape
-# epoch 396 ms instead of 408; but each compiled copy of the kernel (on its own, and
-# linked into a driver) rounded differently, so the process that compiled the kernels
-# trained other weights than the processes that loaded them from the cache (125,569
-# of mnist-shape's 235,146 differed after one epoch).
+# RMSprop and Adagrad here divide by the exactly rounded square root, as Keras does;
+# the tiny path inlines them. The general path runs the same loops through the
+# reciprocal square-root estimate, each as one compiled callback (see .updates).
 @njit(**_SERIAL)
 def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
     """Keras RMSprop step (epsilon inside the square root).
