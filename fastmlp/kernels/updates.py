@@ -114,7 +114,7 @@ def _codegen(kernel):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         table = builder.module.globals.get(TABLE_SYMBOL)
         if table is None:
-            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, 4),
+            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
                                       TABLE_SYMBOL)
             table.linkage = "external"
         slot = 2 * kernel + _DTYPES.index(sig.args[0].dtype)
