@@ -27,8 +27,8 @@ from .kernels.cpu import (
     shuffle_order,
 )
 from .kernels.scalar import RELU
-from .kernels import updates
-from .kernels.updates import adagrad_update_estimated, rmsprop_update_estimated
+from .kernels.updates import adagrad_update_estimated, load as load_updates
+from .kernels.updates import rmsprop_update_estimated
 from .kernels.views import borrowed, row, row_block, view1d, view2d
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
 
@@ -442,7 +442,7 @@ class Engine:
         if self.takes_tiny_path():
             driver = fit_epochs_tiny_kernel
         else:
-            updates.load()  # the general path's RMSprop and Adagrad callbacks
+            load_updates()  # the general path's RMSprop and Adagrad callbacks
             driver = fit_epochs_kernel
         state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,

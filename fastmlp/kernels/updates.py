@@ -30,7 +30,7 @@ from numba import carray, cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .cpu import adagrad_update, rmsprop_update
+from .cpu import adagrad_update_inline, rmsprop_update_inline
 
 __all__ = ["load", "rmsprop_update_estimated", "adagrad_update_estimated", "TABLE_SYMBOL"]
 
@@ -41,10 +41,6 @@ _DTYPES = (types.float32, types.float64)
 _RMSPROP, _ADAGRAD = 0, 1
 _ESTIMATE = {"cache": True, "error_model": "numpy", "fastmath": {"arcp"}}
 
-# The updates' loops, compiled into each callback with the callback's flags.
-_rmsprop_loop = njit(inline="always", error_model="numpy")(rmsprop_update.py_func)
-_adagrad_loop = njit(inline="always", error_model="numpy")(adagrad_update.py_func)
-
 
 def _rmsprop_callback(dtype):
     """RMSprop over raw buffers: ``(params, grads, velocity, average_grad, momentum_slot,
@@ -54,9 +50,10 @@ def _rmsprop_callback(dtype):
 
     def update(params, grads, velocity, average_grad, momentum_slot, h, n, n_average,
                n_momentum):
-        _rmsprop_loop(carray(params, n), carray(grads, n), carray(velocity, n),
-                      carray(average_grad, n_average), carray(momentum_slot, n_momentum),
-                      carray(h, 6))
+        # The tiny path's inlined twin, compiled here with the callback's flags.
+        rmsprop_update_inline(carray(params, n), carray(grads, n), carray(velocity, n),
+                              carray(average_grad, n_average), carray(momentum_slot, n_momentum),
+                              carray(h, 6))
 
     return cfunc(signature, **_ESTIMATE)(update)
 
@@ -67,8 +64,8 @@ def _adagrad_callback(dtype):
     signature = types.void(p, p, p, p, types.intp)
 
     def update(params, grads, accumulator, h, n):
-        _adagrad_loop(carray(params, n), carray(grads, n), carray(accumulator, n),
-                      carray(h, 2))
+        adagrad_update_inline(carray(params, n), carray(grads, n), carray(accumulator, n),
+                              carray(h, 2))
 
     return cfunc(signature, **_ESTIMATE)(update)
 
