@@ -154,6 +154,15 @@ def _batch_passes(tiny):
                 if l > 0:
                     matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
 
+    # The tiny path inlines exact updates; the general path calls the kernels (RMSprop
+    # and Adagrad through the square-root estimate).
+    if tiny:
+        sgd, rmsprop = sgd_update_inline, rmsprop_update_inline
+        adagrad, adam = adagrad_update_inline, adam_update_inline
+    else:
+        sgd, rmsprop = sgd_update, rmsprop_update_estimated
+        adagrad, adam = adagrad_update_estimated, adam_update
+
     @njit(**_INLINE)
     def apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step):
         """Clip the gradients, then apply optimizer ``opt``'s update for step ``step``
@@ -164,23 +173,14 @@ def _batch_passes(tiny):
         if opt == ADAM:
             t = step + 1.0
             h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
-        if tiny:
-            if opt == SGD:
-                sgd_update_inline(params, grads, s0, h)
-            elif opt == RMSPROP:
-                rmsprop_update_inline(params, grads, s0, s1, s2, h)
-            elif opt == ADAGRAD:
-                adagrad_update_inline(params, grads, s0, h)
-            else:
-                adam_update_inline(params, grads, s0, s1, s2, h)
-        elif opt == SGD:
-            sgd_update(params, grads, s0, h)
+        if opt == SGD:
+            sgd(params, grads, s0, h)
         elif opt == RMSPROP:
-            rmsprop_update_estimated(params, grads, s0, s1, s2, h)
+            rmsprop(params, grads, s0, s1, s2, h)
         elif opt == ADAGRAD:
-            adagrad_update_estimated(params, grads, s0, h)
+            adagrad(params, grads, s0, h)
         else:
-            adam_update(params, grads, s0, s1, s2, h)
+            adam(params, grads, s0, s1, s2, h)
 
     return forward, backward, apply_update
 
