@@ -19,14 +19,15 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    TINY_ACTIVATIONS, accumulate_metrics, activation_backward,
-    adagrad_update_inline, adam_update, adam_update_inline, bias_activation_forward,
-    bias_gradient, clip_gradients, copy_rows, dense_backward_small, dense_forward_small,
-    gather_rows, loss_rows, matmul, matmul_nt, matmul_tn, relu_backward_bias_gradient,
-    rmsprop_update_inline, rows_finite, sgd_update, sgd_update_inline,
-    shuffle_order,
+    TINY_ACTIVATIONS, activation_backward, adagrad_update_inline, adam_update,
+    adam_update_inline, bias_activation_forward, bias_gradient, clip_gradients, copy_rows,
+    dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt, matmul_tn,
+    relu_backward_bias_gradient, rmsprop_update_inline, rows_finite, sgd_update,
+    sgd_update_inline, shuffle_order,
 )
 from .kernels.scalar import RELU
+from .kernels.scoring import addresses as scoring_addresses
+from .kernels.scoring import call_loss, call_metric
 from .kernels.updates import adagrad_update_estimated, load as load_updates
 from .kernels.updates import rmsprop_update_estimated
 from .kernels.views import borrowed, row, row_block, view1d, view2d
@@ -190,39 +191,58 @@ _forward_tiny, _backward_tiny, _apply_update_tiny = _batch_passes(tiny=True)
 
 
 @njit(**_INLINE)
-def _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f, d_out, row_loss,
-                 sums):
+def _score_batch(out, Y, SW, loss, lp, metrics_i, metrics_f, score_fns, d_out, row_loss, sums):
     """Add one batch's weighted loss, metric values and row count to ``sums``.
 
-    The loss gradient with respect to the output layer goes to ``d_out``.
+    ``Y`` and ``SW`` hold the batch's targets and weights (``SW`` empty for weights
+    of 1); ``score_fns`` the loss's and metrics' callbacks (see
+    :func:`.kernels.scoring.addresses`). The loss gradient with respect to the
+    output layer goes to ``d_out``.
     """
     nb = out.shape[0]
-    loss_rows(loss[LOSS_CODE], loss[LOSS_LOGITS] != 0, loss[LOSS_FUSED] != 0, out, Y, SW,
-              order, start, lp, d_out, view1d(row_loss, 0, nb))
+    call_loss(score_fns[0], out, Y, SW, lp, d_out, view1d(row_loss, 0, nb), loss[LOSS_LOGITS],
+              loss[LOSS_FUSED])
     batch_loss = 0.0
     for r in range(nb):
         batch_loss += row_loss[r]
     sums[0] += batch_loss
-    if metrics_i.shape[0] > 0:
-        accumulate_metrics(metrics_i, metrics_f, out, Y, order, start, lp, sums)
+    for i in range(metrics_i.shape[0]):
+        sums[1 + i] += call_metric(score_fns[1 + i], out, Y, lp, metrics_i[i, 1], metrics_f[i])
     sums[sums.shape[0] - 1] += nb
+
+
+@njit(**_INLINE)
+def _weights_block(SW, start, nb):
+    """The sample weights of rows ``start:start + nb``; empty when ``SW`` is."""
+    n = nb if SW.shape[0] > 0 else 0
+    return view1d(SW, start if n > 0 else 0, n)
+
+
+@njit(**_INLINE)
+def _gather_weights(SW, order, start, nb, sw_ws):
+    """The sample weights of the rows ``order[start:start + nb]``, gathered at the start
+    of ``sw_ws``; empty when ``SW`` is."""
+    n = nb if SW.shape[0] > 0 else 0
+    for r in range(n):
+        sw_ws[r] = SW[order[start + r]]
+    return view1d(sw_ws, 0, n)
 
 
 @njit(**_JIT)
 def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_off, z_off,
-                    loss, lp, metrics_i, metrics_f, sums, row_loss, preds, check_rows):
+                    loss, lp, metrics_i, metrics_f, score_fns, sums, row_loss, preds, check_rows):
     """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``.
 
-    With ``check_rows``, returns False as soon as a batch of ``X`` holds NaN or
-    infinity, and True otherwise.
+    ``score_fns`` holds the addresses of the loss's and metrics' callbacks (see
+    :func:`.kernels.scoring.addresses`). With ``check_rows``, returns False as soon
+    as a batch of ``X`` holds NaN or infinity, and True otherwise.
     """
     X, Y, SW, layers = borrowed(X), borrowed(Y), borrowed(SW), borrowed(layers)
     params, a_ws, z_ws, d_ws = borrowed(params), borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
     a_off, z_off, loss, lp = borrowed(a_off), borrowed(z_off), borrowed(loss), borrowed(lp)
-    metrics_i, metrics_f = borrowed(metrics_i), borrowed(metrics_f)
+    metrics_i, metrics_f, score_fns = borrowed(metrics_i), borrowed(metrics_f), borrowed(score_fns)
     sums, row_loss, preds = borrowed(sums), borrowed(row_loss), borrowed(preds)
     n = X.shape[0]
-    order = np.empty(0, np.int32)  # the rows in their stored order
     last = layers.shape[0] - 1
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
@@ -232,7 +252,8 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
         out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
-        _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
+        _score_batch(out, row_block(Y, start, nb), _weights_block(SW, start, nb), loss, lp,
+                     metrics_i, metrics_f, score_fns,
                      view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, sums)
     return True
 
@@ -271,8 +292,9 @@ def _training_driver(tiny):
     @njit(**_JIT)
     def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs, layers, params,
                           grads, slots, opt, h, clip, var_offsets, var_sizes, step, a_ws, z_ws,
-                          d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f, sums, row_loss,
-                          preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows):
+                          d_ws, a_off, z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f,
+                          score_fns, sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums,
+                          val_preds, check_rows):
         """Train ``n_epochs`` epochs; return the optimizer step count and whether the
         inputs were finite.
 
@@ -289,16 +311,19 @@ def _training_driver(tiny):
         var_offsets, var_sizes = borrowed(var_offsets), borrowed(var_sizes)
         a_ws, z_ws, d_ws = borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
         a_off, z_off, loss, lp = borrowed(a_off), borrowed(z_off), borrowed(loss), borrowed(lp)
+        y_ws, sw_ws = borrowed(y_ws), borrowed(sw_ws)
         metrics_i, metrics_f = borrowed(metrics_i), borrowed(metrics_f)
+        score_fns = borrowed(score_fns)
         sums, row_loss, preds = borrowed(sums), borrowed(row_loss), borrowed(preds)
         n, d = X.shape
+        k = Y.shape[1]
         last = layers.shape[0] - 1
         for e in range(n_epochs):
             if seeds[e] >= 0:
                 shuffle_order(order, seeds[e])
             # Batches of rows in order (an empty order, or one that shuffling left as
-            # it was) are read from X where they lie; shuffled ones are gathered into
-            # the first workspace block.
+            # it was) are read from X, Y and SW where they lie; shuffled ones are
+            # gathered into the first workspace block, y_ws and sw_ws.
             in_order = True
             for i in range(order.shape[0]):
                 if order[i] != i:
@@ -308,16 +333,21 @@ def _training_driver(tiny):
                 nb = min(batch_size, n - start)
                 if in_order:
                     x0 = row_block(X, start, nb)
+                    y0 = row_block(Y, start, nb)
+                    sw0 = _weights_block(SW, start, nb)
                 else:
                     x0 = view2d(a_ws, a_off[0], nb, d)
                     gather_rows(X, order, start, x0)
+                    y0 = view2d(y_ws, 0, nb, k)
+                    gather_rows(Y, order, start, y0)
+                    sw0 = _gather_weights(SW, order, start, nb, sw_ws)
                 if check_rows and e == 0 and not rows_finite(x0):
                     return step, False
                 if tiny:
                     out = _forward_tiny(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
                 else:
                     out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
-                _score_batch(out, Y, SW, order, start, loss, lp, metrics_i, metrics_f,
+                _score_batch(out, y0, sw0, loss, lp, metrics_i, metrics_f, score_fns,
                              view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
                 if preds.shape[0] > 0:
                     copy_rows(out, preds, start)
@@ -337,7 +367,7 @@ def _training_driver(tiny):
                 check = check_rows and e == 0
                 if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws,
                                        d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
-                                       row(val_sums, e), row_loss, val_preds, check):
+                                       score_fns, row(val_sums, e), row_loss, val_preds, check):
                     return step, False
         return step, True
 
@@ -444,7 +474,8 @@ class Engine:
         lp : ndarray
             Loss parameters ``[epsilon, 1 - epsilon, huber delta]``.
         metrics_i, metrics_f : ndarray
-            Built-in metric table (see ``fastmlp.kernels.cpu.accumulate_metrics``).
+            Built-in metric table: rows ``[kind, iparam]`` and each metric's ``fparam``
+            (see ``fastmlp.kernels.cpu.metric_total``).
         preds : ndarray, shape (N, m) or (0, m)
             Receives the pre-update outputs in epoch order when it has rows.
         validation : tuple of ndarray
@@ -472,6 +503,12 @@ class Engine:
         if validation[0].shape[0] > 0:
             rows = max(rows, min(val_batch_size, validation[0].shape[0]))
         self._reserve(rows)
+        Y, SW, lp, Yv, SWv = self._in_own_dtype(Y, SW, lp, Yv, SWv)
+        # Where a shuffled batch's targets and weights are gathered.
+        gathered_rows = min(batch_size, X.shape[0]) if order.shape[0] > 0 else 0
+        y_ws = np.empty(gathered_rows * Y.shape[1], self.dtype)
+        sw_ws = np.empty(gathered_rows if SW.shape[0] > 0 else 0, self.dtype)
+        score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
         state = optimizer_state
         if self.takes_tiny_path():
             driver = fit_epochs_tiny_kernel
@@ -482,10 +519,15 @@ class Engine:
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
-            self.z_off, loss, lp, metrics_i, metrics_f, sums, self.row_loss, preds, Xv, Yv, SWv,
-            val_batch_size, val_sums, val_preds, check_rows,
+            self.z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f, score_fns, sums,
+            self.row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows,
         )
         return sums, val_sums, finite
+
+    def _in_own_dtype(self, *arrays):
+        """``arrays`` in the engine's float dtype (copies only of those in another one):
+        the loss and metric callbacks take one dtype for outputs, targets and weights."""
+        return tuple(np.asarray(a, dtype=self.dtype) for a in arrays)
 
     def predict(self, X, batch_size, out):
         """Write the model's outputs for ``X`` into ``out`` (shape ``(N, units)``).
@@ -508,7 +550,9 @@ class Engine:
         """
         sums = np.zeros(2 + metrics_i.shape[0])
         self._reserve(min(batch_size, X.shape[0]))
+        Y, SW, lp = self._in_own_dtype(Y, SW, lp)
+        score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
         finite = evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self.params, self.a_ws,
                                  self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp,
-                                 metrics_i, metrics_f, sums, self.row_loss, preds, True)
+                                 metrics_i, metrics_f, score_fns, sums, self.row_loss, preds, True)
         return sums, finite

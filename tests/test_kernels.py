@@ -12,9 +12,11 @@ import zlib
 
 import numpy as np
 import pytest
+from numba import njit
 
 import reference as ref
-from fastmlp.kernels import blas, cpu, scalar, updates
+
+from fastmlp.kernels import blas, cpu, scalar, scoring, updates
 
 updates.load()  # the estimated updates are called directly below
 
@@ -570,6 +572,21 @@ def test_logits_crossentropies_are_stable():
     np.testing.assert_allclose(value, (800.0 + 0.0 + np.log(2.0)) / 3, rtol=1e-12)
 
 
+@njit
+def _loss_by_callback(address, A, Y, SW, lp, D, row_loss, from_logits, fused):
+    """Run a loss callback of ``scoring`` as the compiled drivers do."""
+    scoring.call_loss(address, A, Y, SW, lp, D, row_loss, from_logits, fused)
+
+
+def _loss_callback_rows(code, from_logits, fused, A, Y, SW, lp):
+    """Per-row losses and gradients of loss ``code`` through its callback."""
+    D = np.full(A.shape, np.nan, A.dtype)
+    row_loss = np.full(A.shape[0], np.nan, A.dtype)
+    address = scoring.addresses(code, np.zeros((0, 2), np.int64), A.dtype)[0]
+    _loss_by_callback(address, A, Y, SW, lp, D, row_loss, int(from_logits), int(fused))
+    return D, row_loss
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,from_logits,nb,m", [
     ("mse", False, 5, 3), ("categorical_crossentropy", False, 5, 3),
@@ -578,27 +595,19 @@ def test_logits_crossentropies_are_stable():
     ("huber", False, 3000, 11), ("categorical_crossentropy", True, 3000, 11),
     ("sparse_categorical_crossentropy", False, 3000, 11),
 ])
-def test_loss_rows(name, from_logits, nb, m, dtype):
+def test_loss_callback_rows(name, from_logits, nb, m, dtype):
+    """Each loss's compiled callback: weighted per-row losses and output gradients."""
     if nb == 3000:
         assert nb * m >= PAR
-    n = nb + 7
-    a_all, y = _loss_case(name, from_logits, m, seed=nb + m, n=n)
-    rng = np.random.default_rng(nb)
-    order = rng.permutation(n).astype(np.int32)
-    start = 5
-    A = a_all[order[start:start + nb]].astype(dtype)
-    Y = y.astype(dtype)
-    SW = rng.uniform(0.2, 2.0, size=n).astype(dtype)
-    lp = loss_params(dtype)
-    D = np.full((nb, m), np.nan, dtype)
-    row_loss = np.full(nb, np.nan, dtype)
-    code = LOSS_CODES[name]
-    cpu.loss_rows(code, from_logits, False, A, Y, SW, order, start, lp, D, row_loss)
+    A, Y = _loss_case(name, from_logits, m, seed=nb + m, n=nb)
+    A, Y = A.astype(dtype), Y.astype(dtype)
+    SW = np.random.default_rng(nb).uniform(0.2, 2.0, size=nb).astype(dtype)
+    D, row_loss = _loss_callback_rows(LOSS_CODES[name], from_logits, False, A, Y, SW,
+                                      loss_params(dtype))
     assert D.dtype == dtype and row_loss.dtype == dtype
-    rows = order[start:start + nb]
-    w = SW[rows].astype(np.float64)
-    expected_loss = w * ref.loss_per_sample(name, Y[rows], A, from_logits)
-    expected_d = ref.loss_gradient(name, Y[rows], A, from_logits) * (w / nb)[:, None]
+    w = SW.astype(np.float64)
+    expected_loss = w * ref.loss_per_sample(name, Y, A, from_logits)
+    expected_d = ref.loss_gradient(name, Y, A, from_logits) * (w / nb)[:, None]
     t = tol(dtype)
     np.testing.assert_allclose(row_loss, expected_loss, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
     np.testing.assert_allclose(D, expected_d, rtol=max(t["rtol"], 1e-9), atol=t["atol"])
@@ -606,23 +615,19 @@ def test_loss_rows(name, from_logits, nb, m, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,m", [("categorical_crossentropy", 3), ("binary_crossentropy", 1)])
-def test_loss_rows_reads_empty_weights_and_order_as_ones_and_stored_order(name, m, dtype):
-    """An empty SW weighs every row 1 and an empty order keeps the stored order (the
-    general loop, and the shortcut for one sigmoid unit)."""
-    n, nb, start = 9, 5, 2
-    a_all, y = _loss_case(name, False, m, seed=6, n=n)
-    A, Y, lp = a_all[start:start + nb].astype(dtype), y.astype(dtype), loss_params(dtype)
-    results = []
-    for SW, order in ((np.ones(n, dtype), np.arange(n, dtype=np.int32)),
-                      (np.zeros(0, dtype), np.zeros(0, np.int32))):
-        D = np.full((nb, m), np.nan, dtype)
-        row_loss = np.full(nb, np.nan, dtype)
-        cpu.loss_rows(LOSS_CODES[name], False, False, A, Y, SW, order, start, lp, D, row_loss)
-        results.append((D, row_loss))
-    (d_full, loss_full), (d_empty, loss_empty) = results
+def test_loss_callback_reads_empty_weights_as_ones(name, m, dtype):
+    """An empty SW weighs every row 1 (the general loop, and the shortcut for one
+    sigmoid unit)."""
+    nb = 5
+    A, Y = _loss_case(name, False, m, seed=6, n=nb)
+    A, Y, lp = A.astype(dtype), Y.astype(dtype), loss_params(dtype)
+    d_ones, loss_ones = _loss_callback_rows(LOSS_CODES[name], False, False, A, Y,
+                                            np.ones(nb, dtype), lp)
+    d_empty, loss_empty = _loss_callback_rows(LOSS_CODES[name], False, False, A, Y,
+                                              np.zeros(0, dtype), lp)
     assert not np.isnan(loss_empty).any()
-    np.testing.assert_array_equal(d_empty, d_full)
-    np.testing.assert_array_equal(loss_empty, loss_full)
+    np.testing.assert_array_equal(d_empty, d_ones)
+    np.testing.assert_array_equal(loss_empty, loss_ones)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -630,25 +635,33 @@ def test_loss_rows_reads_empty_weights_and_order_as_ones_and_stored_order(name, 
 def test_binary_crossentropy_on_one_unit_matches_the_general_rows(fused, dtype):
     """loss_rows's shortcut for one sigmoid unit computes what the per-row code does."""
     rng = np.random.default_rng(11)
-    n, nb, start = 90, 70, 3  # enough rows for whole vector iterations
+    nb = 70  # enough rows for whole vector iterations
     lp = loss_params(dtype)
     A = rng.uniform(0.01, 0.99, (nb, 1)).astype(dtype)
     A[:4, 0] = [0.0, 1.0, lp[0], lp[1]]  # clipped, and exactly at the clip bounds
-    Y = rng.integers(0, 2, (n, 1)).astype(dtype)
+    Y = rng.integers(0, 2, (nb, 1)).astype(dtype)
     Y[:3, 0] = [0.25, 0.5, 0.9]  # soft labels need both logs
-    SW = rng.uniform(0.5, 2.0, n).astype(dtype)
-    order = rng.permutation(n).astype(np.int32)
-    D = np.full((nb, 1), np.nan, dtype)
-    row_loss = np.full(nb, np.nan, dtype)
+    SW = rng.uniform(0.5, 2.0, nb).astype(dtype)
     bce = scalar.BINARY_CROSSENTROPY
-    cpu.loss_rows(bce, False, fused, A, Y, SW, order, start, lp, D, row_loss)
-    for r, i in enumerate(order[start:start + nb]):
-        weight = float(SW[i])
-        value = cpu.loss_value(bce, False, A[r], Y[i], lp)
+    D, row_loss = _loss_callback_rows(bce, False, fused, A, Y, SW, lp)
+    for r in range(nb):
+        weight = float(SW[r])
+        value = cpu.loss_value(bce, False, A[r], Y[r], lp)
         assert row_loss[r] == dtype(weight * value)
         d = np.full(1, np.nan, dtype)
-        cpu.loss_gradient(bce, False, fused, A[r], Y[i], lp, weight / nb, d)
+        cpu.loss_gradient(bce, False, fused, A[r], Y[r], lp, weight / nb, d)
         assert D[r, 0] == d[0]
+
+
+def test_loss_callbacks_are_made_once_per_loss_and_dtype():
+    """addresses() compiles (or loads) a callback the first time and reuses it."""
+    none = np.zeros((0, 2), np.int64)
+    mse32 = scoring.addresses(scalar.MEAN_SQUARED_ERROR, none, np.float32)
+    assert mse32.dtype == np.int64 and mse32.shape == (1,) and mse32[0] != 0
+    assert scoring.addresses(scalar.MEAN_SQUARED_ERROR, none, np.float32)[0] == mse32[0]
+    others = {scoring.addresses(scalar.MEAN_SQUARED_ERROR, none, np.float64)[0],
+              scoring.addresses(scalar.MEAN_ABSOLUTE_ERROR, none, np.float32)[0]}
+    assert mse32[0] not in others and len(others) == 2
 
 
 # ------------------------------------------------------------------------ metrics
@@ -700,41 +713,48 @@ def test_accuracy_value_top_k_with_ties(k):
         assert dense[0] == 1 and dense[2] == 1
 
 
-def test_accumulate_metrics_loss_kinds():
+@njit
+def _metric_by_callback(address, A, Y, lp, iparam, fparam):
+    """Run a metric callback of ``scoring`` as the compiled drivers do."""
+    return scoring.call_metric(address, A, Y, lp, iparam, fparam)
+
+
+def _metric_totals(metrics_i, metrics_f, A, Y, lp):
+    """Each metric's sum over the rows of ``A``, through its callback."""
+    addresses = scoring.addresses(scalar.MEAN_SQUARED_ERROR, metrics_i, A.dtype)[1:]
+    return [_metric_by_callback(address, A, Y, lp, iparam, fparam)
+            for address, (_, iparam), fparam in zip(addresses, metrics_i, metrics_f)]
+
+
+def test_metric_callbacks_of_losses():
     rng = np.random.default_rng(8)
     A = rng.normal(size=(3, 2))
     Y = rng.integers(0, 2, (3, 2)).astype(np.float64)
     metrics_i = np.array([[scalar.LOSS_VALUE, scalar.MEAN_SQUARED_ERROR],
                           [scalar.LOSS_VALUE, scalar.BINARY_CROSSENTROPY]], dtype=np.int64)
     metrics_f = np.array([0.0, 1.0])  # the cross-entropy takes logits
-    sums = np.zeros(4)
-    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, np.zeros(0, np.int32), 0,
-                           loss_params(np.float64), sums)
-    assert sums[1] == pytest.approx(ref.loss_per_sample("mse", Y, A).sum())
-    assert sums[2] == pytest.approx(
+    mse, bce = _metric_totals(metrics_i, metrics_f, A, Y, loss_params(np.float64))
+    assert mse == pytest.approx(ref.loss_per_sample("mse", Y, A).sum())
+    assert bce == pytest.approx(
         ref.loss_per_sample("binary_crossentropy", Y, A, from_logits=True).sum())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_accumulate_metrics(dtype):
+def test_metric_callbacks(dtype):
     rng = np.random.default_rng(4)
-    n, nb, start = 9, 4, 3
-    A = rng.random((nb, 3)).astype(dtype)
-    labels = rng.integers(0, 3, n)
-    Y = np.eye(3, dtype=dtype)[labels]
-    order = rng.permutation(n).astype(np.int32)
+    A = rng.random((4, 3)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 4)]
     metrics_i = np.array([[scalar.CATEGORICAL_ACCURACY, 0],
                           [scalar.LOSS_VALUE, scalar.MEAN_ABSOLUTE_ERROR],
-                          [scalar.TOP_K_CATEGORICAL_ACCURACY, 2]], dtype=np.int64)
-    metrics_f = np.zeros(3, dtype)
-    sums = np.array([7.0, 1.0, 2.0, 3.0, 11.0])
-    cpu.accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, loss_params(dtype), sums)
-    rows = order[start:start + nb]
-    assert sums[0] == 7.0 and sums[-1] == 11.0
-    np.testing.assert_allclose(sums[1], 1.0 + ref.categorical_accuracy(Y[rows], A).sum())
-    np.testing.assert_allclose(sums[2], 2.0 + ref.loss_per_sample("mae", Y[rows], A).sum(),
-                               rtol=1e-6)
-    np.testing.assert_allclose(sums[3], 3.0 + ref.top_k_categorical_accuracy(Y[rows], A, 2).sum())
+                          [scalar.TOP_K_CATEGORICAL_ACCURACY, 2],
+                          [scalar.BINARY_ACCURACY, 0]], dtype=np.int64)
+    metrics_f = np.array([0.0, 0.0, 0.0, 0.3], dtype)
+    totals = _metric_totals(metrics_i, metrics_f, A, Y, loss_params(dtype))
+    assert all(isinstance(t, float) for t in totals)
+    np.testing.assert_allclose(totals[0], ref.categorical_accuracy(Y, A).sum())
+    np.testing.assert_allclose(totals[1], ref.loss_per_sample("mae", Y, A).sum(), rtol=1e-6)
+    np.testing.assert_allclose(totals[2], ref.top_k_categorical_accuracy(Y, A, 2).sum())
+    np.testing.assert_allclose(totals[3], ref.binary_accuracy(Y, A, 0.3).sum(), rtol=1e-12)
 
 
 # --------------------------------------------------------------------- clipping

@@ -670,6 +670,7 @@ import json
 import numpy as np
 import fastmlp
 from fastmlp import engine
+from fastmlp.kernels import scoring
 
 def weights_after_fit(features, units, optimizer):
     fastmlp.utils.set_random_seed(0)
@@ -684,15 +685,16 @@ def weights_after_fit(features, units, optimizer):
 weights = [weights_after_fit(2, 3, "adam"), weights_after_fit(20, 32, "rmsprop")]
 drivers = [engine.fit_epochs_tiny_kernel, engine.fit_epochs_kernel]
 print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
+                  "callbacks_loaded": [c.cache_hits for c in scoring._callbacks.values()],
                   "weights": weights}))
 """
 
 
 def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
     """The two training drivers are one closure compiled twice; in a new process each
-    must load its own compiled code from the cache, not the other's. The process that
-    compiles them (into an empty cache) trains the same weights as the one that loads
-    them."""
+    must load its own compiled code from the cache, not the other's, and so must the
+    loss callback they call. The process that compiles them (into an empty cache) trains
+    the same weights as the one that loads them."""
     script = tmp_path / "drivers.py"
     script.write_text(_DRIVER_CACHE_SCRIPT)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
@@ -703,6 +705,7 @@ def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
         assert done.returncode == 0, done.stderr
         runs.append(json.loads(done.stdout))
     assert runs[0]["loaded"] == [0, 0] and runs[1]["loaded"] == [1, 1]
+    assert runs[0]["callbacks_loaded"] == [0] and runs[1]["callbacks_loaded"] == [1]
     assert runs[1]["weights"] == runs[0]["weights"]
     tiny, general = runs[1]["weights"]
     assert len(tiny[0][0]) == 3 and len(general[0][0]) == 32

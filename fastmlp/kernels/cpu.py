@@ -50,8 +50,9 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 # step's arithmetic. Kernels whose loops must vectorise (optimizer updates,
 # activation backward, bias gradient) stay separate: inlined, LLVM could no longer
 # prove their buffers distinct and left the loops scalar (the 'small' benchmark's
-# step: 9.1 us inlined, 7.0 us separate). So do the large loss, metric and
-# activation kernels, which keeps the first compile short.
+# step: 9.1 us inlined, 7.0 us separate). So do the large activation kernels,
+# which keeps the first compile short; the loss and metric kernels are compiled
+# apart and called by address (see .scoring).
 _STEP = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
@@ -72,13 +73,6 @@ def _inline_twin(kernel):
 def _copy_row(src, dst):
     for k in range(src.shape[0]):
         dst[k] = src[k]
-
-
-@njit(**_INLINE)
-def _source_row(order, k):
-    """Where the ``k``-th row of an epoch lies: ``order[k]``, or ``k`` when ``order``
-    is empty (the rows in their stored order, with no index array to hold)."""
-    return k if order.shape[0] == 0 else order[k]
 
 
 @njit(**_STEP)
@@ -343,7 +337,7 @@ def bias_activation_forward(Z, b, use_bias, act, A):
     """
     # The row loops are written out here rather than in an inlined row helper:
     # each level of inlining copies the inlined code's IR, which made the first
-    # compile longer (the same holds for activation_backward and loss_rows).
+    # compile longer (the same holds for activation_backward).
     n, m = Z.shape
     if act == RELU:
         # One pass over A alone, which holds the pre-activations on entry (relu's
@@ -518,6 +512,15 @@ def relu_backward_bias_gradient(A, D, db):
 
 
 # ------------------------------------------------------------------------- losses
+#
+# Each loss's value and gradient are small kernels of their own; loss_value and
+# loss_gradient only pick them by the loss code, and are inlined. Where the code is
+# a constant of the compiled function (the loss and metric callbacks of .scoring),
+# Numba drops the other branches before typing, so only the chosen kernels are
+# compiled. Inlined kernels would instead be copied into the caller, all of them,
+# before the branches are dropped; Numba's inliner copies the IR block by block,
+# each copy taking the function's whole variable scope. The callback of one loss
+# took 2.9 s to compile that way, and 0.55 s (mse) to 1.5 s (cross-entropies) so.
 
 
 @njit(**_INLINE)
@@ -528,55 +531,56 @@ def _crossentropy_index(y, label_mode, j):
     return y[j]
 
 
-@njit(**_INLINE)
-def loss_value(code, from_logits, a, y, lp):
-    """Per-sample loss of one row, reduced over the last axis as Keras does.
-
-    Parameters
-    ----------
-    code : int
-        Loss code.
-    from_logits : bool
-        Whether ``a`` holds logits (cross-entropies only).
-    a : ndarray, shape (m,)
-        Model output row.
-    y : ndarray
-        Target row (``(m,)``; ``(1,)`` class index for the sparse loss).
-    lp : ndarray
-        Loss parameters ``[epsilon, 1 - epsilon, huber delta]``.
-    """
+@njit(**_SERIAL)
+def _squared_error_value(a, y):
     m = a.shape[0]
-    eps = lp[0]
-    hi = lp[1]
     total = 0.0
-    if code == MEAN_SQUARED_ERROR:
-        for j in range(m):
-            e = a[j] - y[j]
-            total += e * e
-        return total / m
-    if code == MEAN_ABSOLUTE_ERROR:
-        for j in range(m):
-            total += abs(a[j] - y[j])
-        return total / m
-    if code == HUBER:
-        delta = lp[2]
-        for j in range(m):
-            e = abs(a[j] - y[j])
-            if e <= delta:
-                total += 0.5 * e * e
-            else:
-                total += delta * e - 0.5 * delta * delta
-        return total / m
-    if code == BINARY_CROSSENTROPY:
-        for j in range(m):
-            if from_logits:
-                z = a[j]
-                total += max(z, 0.0) - z * y[j] + math.log1p(math.exp(-abs(z)))
-            else:
-                total += _bce_value(a[j], y[j], eps, hi)
-        return total / m
-    # Categorical and sparse categorical cross-entropy.
-    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    for j in range(m):
+        e = a[j] - y[j]
+        total += e * e
+    return total / m
+
+
+@njit(**_SERIAL)
+def _absolute_error_value(a, y):
+    m = a.shape[0]
+    total = 0.0
+    for j in range(m):
+        total += abs(a[j] - y[j])
+    return total / m
+
+
+@njit(**_SERIAL)
+def _huber_value(a, y, delta):
+    m = a.shape[0]
+    total = 0.0
+    for j in range(m):
+        e = abs(a[j] - y[j])
+        if e <= delta:
+            total += 0.5 * e * e
+        else:
+            total += delta * e - 0.5 * delta * delta
+    return total / m
+
+
+@njit(**_SERIAL)
+def _binary_crossentropy_value(from_logits, a, y, eps, hi):
+    m = a.shape[0]
+    total = 0.0
+    for j in range(m):
+        if from_logits:
+            z = a[j]
+            total += max(z, 0.0) - z * y[j] + math.log1p(math.exp(-abs(z)))
+        else:
+            total += _bce_value(a[j], y[j], eps, hi)
+    return total / m
+
+
+@njit(**_SERIAL)
+def _crossentropy_value(sparse, from_logits, a, y, eps, hi):
+    """Categorical cross-entropy of one row; ``sparse``: ``y`` holds the class index."""
+    m = a.shape[0]
+    total = 0.0
     if from_logits:
         zmax = a[0]
         for j in range(1, m):
@@ -598,6 +602,36 @@ def loss_value(code, from_logits, a, y, lp):
         if t != 0:
             total -= t * math.log(min(max(a[j] / s, eps), hi))
     return total
+
+
+@njit(**_INLINE)
+def loss_value(code, from_logits, a, y, lp):
+    """Per-sample loss of one row, reduced over the last axis as Keras does.
+
+    Parameters
+    ----------
+    code : int
+        Loss code.
+    from_logits : bool
+        Whether ``a`` holds logits (cross-entropies only).
+    a : ndarray, shape (m,)
+        Model output row.
+    y : ndarray
+        Target row (``(m,)``; ``(1,)`` class index for the sparse loss).
+    lp : ndarray
+        Loss parameters ``[epsilon, 1 - epsilon, huber delta]``.
+    """
+    if code == MEAN_SQUARED_ERROR:
+        return _squared_error_value(a, y)
+    if code == MEAN_ABSOLUTE_ERROR:
+        return _absolute_error_value(a, y)
+    if code == HUBER:
+        return _huber_value(a, y, lp[2])
+    if code == BINARY_CROSSENTROPY:
+        return _binary_crossentropy_value(from_logits, a, y, lp[0], lp[1])
+    # Categorical and sparse categorical cross-entropy.
+    return _crossentropy_value(code == SPARSE_CATEGORICAL_CROSSENTROPY, from_logits, a, y,
+                               lp[0], lp[1])
 
 
 @njit(**_INLINE)
@@ -642,56 +676,46 @@ def _bce_gradient(p, t, eps, hi, fused):
     return slope * (p - t) / (p * (_ONE - p))
 
 
-@njit(**_INLINE)
-def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
-    """Gradient of ``scale * loss_value`` for one row.
-
-    With ``fused`` (sigmoid + binary cross-entropy, or softmax + categorical
-    cross-entropy, on probabilities) ``d`` receives dL/dZ of the output layer;
-    otherwise it receives dL/dA. The closed forms include Keras's clipping: an
-    entry whose probability was clipped passes no gradient.
-
-    Parameters
-    ----------
-    code, from_logits, a, y, lp
-        As in :func:`loss_value`.
-    fused : bool
-        Whether to return dL/dZ through the matching output activation.
-    scale : float
-        Sample weight divided by the batch size.
-    d : ndarray, shape (m,)
-        Written in place.
-    """
+@njit(**_SERIAL)
+def _squared_error_gradient(a, y, scale, d):
     m = a.shape[0]
-    eps = lp[0]
-    hi = lp[1]
-    if code == MEAN_SQUARED_ERROR:
-        for j in range(m):
-            d[j] = 2.0 * (a[j] - y[j]) * scale / m
-        return
-    if code == MEAN_ABSOLUTE_ERROR:
-        for j in range(m):
-            e = a[j] - y[j]
-            d[j] = (1.0 if e > 0 else (-1.0 if e < 0 else 0.0)) * scale / m
-        return
-    if code == HUBER:
-        delta = lp[2]
-        for j in range(m):
-            e = a[j] - y[j]
-            if abs(e) <= delta:
-                d[j] = e * scale / m
-            else:
-                d[j] = (delta if e > 0 else -delta) * scale / m
-        return
-    if code == BINARY_CROSSENTROPY:
-        for j in range(m):
-            p = a[j]
-            if from_logits:
-                d[j] = (sigmoid(p) - y[j]) * scale / m
-                continue
-            d[j] = _bce_gradient(p, y[j], eps, hi, fused) * scale / m
-        return
-    sparse = code == SPARSE_CATEGORICAL_CROSSENTROPY
+    for j in range(m):
+        d[j] = 2.0 * (a[j] - y[j]) * scale / m
+
+
+@njit(**_SERIAL)
+def _absolute_error_gradient(a, y, scale, d):
+    m = a.shape[0]
+    for j in range(m):
+        e = a[j] - y[j]
+        d[j] = (1.0 if e > 0 else (-1.0 if e < 0 else 0.0)) * scale / m
+
+
+@njit(**_SERIAL)
+def _huber_gradient(a, y, delta, scale, d):
+    m = a.shape[0]
+    for j in range(m):
+        e = a[j] - y[j]
+        if abs(e) <= delta:
+            d[j] = e * scale / m
+        else:
+            d[j] = (delta if e > 0 else -delta) * scale / m
+
+
+@njit(**_SERIAL)
+def _binary_crossentropy_gradient(from_logits, fused, a, y, eps, hi, scale, d):
+    m = a.shape[0]
+    for j in range(m):
+        p = a[j]
+        if from_logits:
+            d[j] = (sigmoid(p) - y[j]) * scale / m
+            continue
+        d[j] = _bce_gradient(p, y[j], eps, hi, fused) * scale / m
+
+
+@njit(**_SERIAL)
+def _crossentropy_gradient(sparse, from_logits, fused, a, y, eps, hi, scale, d):
+    m = a.shape[0]
     if from_logits:
         softmax_row(a, d)
         y_sum = 0.0
@@ -718,9 +742,45 @@ def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
             d[j] = c * scale
 
 
-@njit(**_SERIAL)
-def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss):
+@njit(**_INLINE)
+def loss_gradient(code, from_logits, fused, a, y, lp, scale, d):
+    """Gradient of ``scale * loss_value`` for one row.
+
+    With ``fused`` (sigmoid + binary cross-entropy, or softmax + categorical
+    cross-entropy, on probabilities) ``d`` receives dL/dZ of the output layer;
+    otherwise it receives dL/dA. The closed forms include Keras's clipping: an
+    entry whose probability was clipped passes no gradient.
+
+    Parameters
+    ----------
+    code, from_logits, a, y, lp
+        As in :func:`loss_value`.
+    fused : bool
+        Whether to return dL/dZ through the matching output activation.
+    scale : float
+        Sample weight divided by the batch size.
+    d : ndarray, shape (m,)
+        Written in place.
+    """
+    if code == MEAN_SQUARED_ERROR:
+        _squared_error_gradient(a, y, scale, d)
+    elif code == MEAN_ABSOLUTE_ERROR:
+        _absolute_error_gradient(a, y, scale, d)
+    elif code == HUBER:
+        _huber_gradient(a, y, lp[2], scale, d)
+    elif code == BINARY_CROSSENTROPY:
+        _binary_crossentropy_gradient(from_logits, fused, a, y, lp[0], lp[1], scale, d)
+    else:
+        _crossentropy_gradient(code == SPARSE_CATEGORICAL_CROSSENTROPY, from_logits, fused, a,
+                               y, lp[0], lp[1], scale, d)
+
+
+@njit(**_INLINE)
+def loss_rows(code, from_logits, fused, A, Y, SW, lp, D, row_loss):
     """Per-row losses and output gradients of one batch.
+
+    Inlined into each loss's compiled callback (see :mod:`.scoring`), with ``code``
+    a constant there.
 
     Parameters
     ----------
@@ -728,13 +788,10 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         As in :func:`loss_gradient`.
     A : ndarray, shape (nb, m)
         Model outputs of the batch.
-    Y : ndarray, shape (N, m) or (N, 1)
-        All targets; row ``order[start + r]`` belongs to batch row ``r``.
-    SW : ndarray, shape (N,) or (0,)
-        Sample weights; empty for a weight of 1 on every row.
-    order : ndarray of int32 or int64, shape (N,) or (0,)
-        Row order of the epoch; empty for the rows in their stored order.
-    start : int
+    Y : ndarray, shape (nb, m) or (nb, 1)
+        The batch's targets.
+    SW : ndarray, shape (nb,) or (0,)
+        The batch's sample weights; empty for a weight of 1 on every row.
     lp : ndarray
         Loss parameters, see :func:`loss_value`.
     D : ndarray, shape (nb, m)
@@ -751,15 +808,13 @@ def loss_rows(code, from_logits, fused, A, Y, SW, order, start, lp, D, row_loss)
         # 540 ns before, 230 ns).
         eps, hi = lp[0], lp[1]
         for r in range(nb):
-            i = _source_row(order, start + r)
-            w = SW[i] if weighted else unit
-            p, t = A[r, 0], Y[i, 0]
+            w = SW[r] if weighted else unit
+            p, t = A[r, 0], Y[r, 0]
             row_loss[r] = w * _bce_value(p, t, eps, hi)
             D[r, 0] = _bce_gradient(p, t, eps, hi, fused) * (w / nb)
         return
     for r in range(nb):
-        i = _source_row(order, start + r)
-        a, y, w = row(A, r), row(Y, i), SW[i] if weighted else unit
+        a, y, w = row(A, r), row(Y, r), SW[r] if weighted else unit
         row_loss[r] = w * loss_value(code, from_logits, a, y, lp)
         loss_gradient(code, from_logits, fused, a, y, lp, w / nb, row(D, r))
 
@@ -819,38 +874,43 @@ def accuracy_value(kind, k, threshold, a, y):
     return 1.0 if _in_top_k(a, int(y[0]), k) else 0.0
 
 
-@njit(**_SERIAL)
-def accumulate_metrics(metrics_i, metrics_f, A, Y, order, start, lp, sums):
-    """Add each metric's per-sample values over one batch to ``sums[1:]``.
+@njit(**_INLINE)
+def metric_total(kind, iparam, fparam, A, Y, lp):
+    """Sum over one batch of one metric's per-sample values.
+
+    Inlined into each metric's compiled callback (see :mod:`.scoring`), with
+    ``kind`` a constant there (and ``iparam`` too for ``LOSS_VALUE``).
 
     Parameters
     ----------
-    metrics_i : ndarray of int64, shape (n_metrics, 2)
-        Rows ``[kind, iparam]``: ``iparam`` is ``k`` for top-k metrics and the loss
-        code for ``LOSS_VALUE``.
-    metrics_f : ndarray, shape (n_metrics,)
-        ``fparam`` of each metric: the threshold of binary accuracy; 1.0 means
-        logits for ``LOSS_VALUE``.
+    kind : int
+        Metric kind code.
+    iparam : int
+        ``k`` for the top-k metrics; the loss code for ``LOSS_VALUE``.
+    fparam : float
+        The threshold of binary accuracy; 1.0 means logits for ``LOSS_VALUE``.
     A : ndarray, shape (nb, m)
         Model outputs of the batch.
-    Y, order, start, lp
-        As in :func:`loss_rows`.
-    sums : ndarray of float64
-        ``sums[1 + i]`` accumulates metric ``i``.
+    Y : ndarray, shape (nb, m) or (nb, 1)
+        The batch's targets.
+    lp : ndarray
+        Loss parameters, see :func:`loss_value`.
+
+    Returns
+    -------
+    float
     """
     # Losses go straight to loss_value rather than through accuracy_value: each
     # level of inlining copies the inlined code's IR, and a loss nested two levels
     # deep cost about a second more of the first compile.
-    for i in range(metrics_i.shape[0]):
-        kind, iparam, fparam = metrics_i[i, 0], metrics_i[i, 1], metrics_f[i]
-        total = 0.0
-        for r in range(A.shape[0]):
-            a, y = row(A, r), row(Y, _source_row(order, start + r))
-            if kind == LOSS_VALUE:
-                total += loss_value(iparam, fparam == 1.0, a, y, lp)
-            else:
-                total += accuracy_value(kind, iparam, fparam, a, y)
-        sums[1 + i] += total
+    total = 0.0
+    for r in range(A.shape[0]):
+        a, y = row(A, r), row(Y, r)
+        if kind == LOSS_VALUE:
+            total += loss_value(iparam, fparam == 1.0, a, y, lp)
+        else:
+            total += accuracy_value(kind, iparam, fparam, a, y)
+    return total
 
 
 # --------------------------------------------------------------------- optimizers

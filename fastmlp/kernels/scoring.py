@@ -1,0 +1,185 @@
+"""The drivers' loss and metric kernels: a compiled callback per loss and per metric.
+
+Numba links every kernel that a function calls into that function's own module,
+then optimizes and generates machine code for all of it again. The loss kernel
+(:func:`.cpu.loss_rows`) covers every loss and the metric kernel every metric, and
+both training drivers and :func:`fastmlp.engine.evaluate_kernel` called them, so a
+first fit compiled all of that code three or four times, for losses and metrics
+the model does not use.
+
+Here each loss, and each metric, is a C callback (``numba.cfunc``) with its code a
+constant of the compiled function, made the first time a model needs it and cached
+on disk like the other kernels. A driver gets the callbacks' addresses as an
+argument (:func:`addresses`), a plain array of integers that is never compiled in,
+and calls them through :func:`call_loss` and :func:`call_metric`; so the drivers
+link none of this code, and their disk-cache entries stay valid in a process where
+the callbacks lie at other addresses.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import carray, cfunc, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .cpu import loss_rows, metric_total
+from .scalar import LOSS_VALUE
+
+__all__ = ["addresses", "call_loss", "call_metric"]
+
+_FLAGS = {"cache": True, "error_model": "numpy"}
+_DTYPES = {np.dtype(np.float32): types.float32, np.dtype(np.float64): types.float64}
+#: Entries of a loss's parameter array (see ``fastmlp.losses.Loss.parameters``).
+_LOSS_PARAMETERS = 3
+
+# Callbacks made so far, by (factory, *arguments); held for the life of the process,
+# since compiled code may call them at any time.
+_callbacks = {}
+
+
+def _loss_callback(code, dtype):
+    """The callback of loss ``code`` over ``dtype`` buffers: :func:`.cpu.loss_rows` on
+    ``(outputs, targets, weights, parameters, gradient, row_loss, rows, width,
+    target_width, n_weights, from_logits, fused)``."""
+    p, n = types.CPointer(dtype), types.intp
+    signature = types.void(p, p, p, p, p, p, n, n, n, n, n, n)
+
+    def loss(outputs, targets, weights, parameters, gradient, row_loss, rows, width,
+             target_width, n_weights, from_logits, fused):
+        loss_rows(code, from_logits != 0, fused != 0, carray(outputs, (rows, width)),
+                  carray(targets, (rows, target_width)), carray(weights, n_weights),
+                  carray(parameters, _LOSS_PARAMETERS), carray(gradient, (rows, width)),
+                  carray(row_loss, rows))
+
+    return cfunc(signature, **_FLAGS)(loss)
+
+
+def _metric_callback(kind, loss_code, dtype):
+    """The callback of metric ``kind`` (of loss ``loss_code`` for ``LOSS_VALUE``) over
+    ``dtype`` buffers: :func:`.cpu.metric_total` on ``(outputs, targets, parameters,
+    rows, width, target_width, iparam, fparam)``."""
+    p, n = types.CPointer(dtype), types.intp
+    signature = types.float64(p, p, p, n, n, n, n, types.float64)
+
+    if kind == LOSS_VALUE:
+        def metric(outputs, targets, parameters, rows, width, target_width, iparam, fparam):
+            return metric_total(kind, loss_code, fparam, carray(outputs, (rows, width)),
+                                carray(targets, (rows, target_width)),
+                                carray(parameters, _LOSS_PARAMETERS))
+    else:
+        def metric(outputs, targets, parameters, rows, width, target_width, iparam, fparam):
+            return metric_total(kind, iparam, fparam, carray(outputs, (rows, width)),
+                                carray(targets, (rows, target_width)),
+                                carray(parameters, _LOSS_PARAMETERS))
+
+    return cfunc(signature, **_FLAGS)(metric)
+
+
+def _address(make, *key):
+    """Address of the callback ``make(*key)``, made the first time it is asked for."""
+    if (make, *key) not in _callbacks:
+        _callbacks[(make, *key)] = make(*key)
+    return _callbacks[(make, *key)].address
+
+
+def addresses(loss_code, metrics_i, dtype):
+    """Addresses of the callbacks of one loss and its metrics, compiling or loading
+    from the disk cache the ones this process has not made yet.
+
+    Parameters
+    ----------
+    loss_code : int
+        The loss code.
+    metrics_i : ndarray of int64, shape (n_metrics, 2)
+        Rows ``[kind, iparam]`` of the metric table (``iparam`` is the loss code of
+        ``LOSS_VALUE`` metrics).
+    dtype : numpy.dtype
+        float32 or float64: the dtype of the outputs, targets and parameters.
+
+    Returns
+    -------
+    ndarray of int64, shape (1 + n_metrics,)
+        The loss's callback, then each metric's, in the table's order.
+    """
+    numba_type = _DTYPES[np.dtype(dtype)]
+    found = [_address(_loss_callback, int(loss_code), numba_type)]
+    for kind, iparam in metrics_i:
+        loss_of_metric = int(iparam) if kind == LOSS_VALUE else -1
+        found.append(_address(_metric_callback, int(kind), loss_of_metric, numba_type))
+    return np.array(found, dtype=np.int64)
+
+
+def _c_arrays(arrays, ndims):
+    """Whether ``arrays`` are C-contiguous, of the given dimensions and of one float dtype."""
+    return (all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == d
+                for a, d in zip(arrays, ndims))
+            and arrays[0].dtype in _DTYPES.values()
+            and all(a.dtype == arrays[0].dtype for a in arrays))
+
+
+def _call(builder, address, return_type, arguments):
+    """Call the function at integer ``address`` with ``arguments`` (LLVM values)."""
+    function = ir.FunctionType(return_type, [a.type for a in arguments])
+    return builder.call(builder.inttoptr(address, function.as_pointer()), arguments)
+
+
+@intrinsic
+def call_loss(typingctx, address, outputs, targets, weights, parameters, gradient, row_loss,
+              from_logits, fused):
+    """Run the loss callback at ``address`` (from :func:`addresses`) on one batch.
+
+    Takes the arguments of :func:`.cpu.loss_rows` after ``address``, in the order
+    ``outputs, targets, weights, parameters, gradient, row_loss, from_logits, fused``;
+    the arrays must be C-contiguous and of the callback's dtype.
+    """
+    arrays = (outputs, targets, weights, parameters, gradient, row_loss)
+    flags = (address, from_logits, fused)
+    if not (_c_arrays(arrays, (2, 2, 1, 1, 2, 1))
+            and all(isinstance(f, types.Integer) for f in flags)):
+        return None
+    signature = types.void(address, *arrays, from_logits, fused)
+
+    def codegen(context, builder, sig, args):
+        values = [context.make_array(t)(context, builder, v)
+                  for t, v in zip(sig.args[1:7], args[1:7])]
+        rows, width = cgutils.unpack_tuple(builder, values[0].shape, 2)
+        target_width = cgutils.unpack_tuple(builder, values[1].shape, 2)[1]
+        n_weights = cgutils.unpack_tuple(builder, values[2].shape, 1)[0]
+        address_value, from_logits_value, fused_value = (
+            context.cast(builder, args[i], sig.args[i], types.int64) for i in (0, 7, 8))
+        _call(builder, address_value, ir.VoidType(),
+              [v.data for v in values]
+              + [rows, width, target_width, n_weights, from_logits_value, fused_value])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def call_metric(typingctx, address, outputs, targets, parameters, iparam, fparam):
+    """Sum of one metric's per-sample values over a batch, by the metric callback at
+    ``address`` (from :func:`addresses`).
+
+    Takes ``address, outputs, targets, parameters, iparam, fparam``, as in
+    :func:`.cpu.metric_total`; the arrays must be C-contiguous and of the callback's
+    dtype. Returns a float64.
+    """
+    arrays = (outputs, targets, parameters)
+    if not (_c_arrays(arrays, (2, 2, 1)) and isinstance(address, types.Integer)
+            and isinstance(iparam, types.Integer) and isinstance(fparam, types.Float)):
+        return None
+    signature = types.float64(address, *arrays, iparam, fparam)
+
+    def codegen(context, builder, sig, args):
+        values = [context.make_array(t)(context, builder, v)
+                  for t, v in zip(sig.args[1:4], args[1:4])]
+        rows, width = cgutils.unpack_tuple(builder, values[0].shape, 2)
+        target_width = cgutils.unpack_tuple(builder, values[1].shape, 2)[1]
+        address_value = context.cast(builder, args[0], sig.args[0], types.int64)
+        iparam_value = context.cast(builder, args[4], sig.args[4], types.int64)
+        fparam_value = context.cast(builder, args[5], sig.args[5], types.float64)
+        return _call(builder, address_value, ir.DoubleType(),
+                     [v.data for v in values] + [rows, width, target_width, iparam_value,
+                                                 fparam_value])
+
+    return signature, codegen
