@@ -1,19 +1,24 @@
 """The drivers' loss and metric kernels: a compiled callback per loss and per metric.
 
 Numba links every kernel that a function calls into that function's own module,
-then optimizes and generates machine code for all of it again. The loss kernel
-(:func:`.cpu.loss_rows`) covers every loss and the metric kernel every metric, and
-both training drivers and :func:`fastmlp.engine.evaluate_kernel` called them, so a
-first fit compiled all of that code three or four times, for losses and metrics
-the model does not use.
+then optimizes and generates machine code for all of it again. When the drivers
+called the loss and metric kernels directly, a first fit compiled the code of
+every loss and every metric, whichever the model used, once on its own and again
+inside each driver and :func:`fastmlp.engine.evaluate_kernel`.
 
 Here each loss, and each metric, is a C callback (``numba.cfunc``) with its code a
-constant of the compiled function, made the first time a model needs it and cached
-on disk like the other kernels. A driver gets the callbacks' addresses as an
-argument (:func:`addresses`), a plain array of integers that is never compiled in,
-and calls them through :func:`call_loss` and :func:`call_metric`; so the drivers
-link none of this code, and their disk-cache entries stay valid in a process where
-the callbacks lie at other addresses.
+constant of the compiled function, so that Numba compiles only that loss's or
+metric's kernels (see the notes on losses in :mod:`.cpu`). A callback is made the
+first time a model needs it, and cached on disk like the other kernels. A driver
+gets the callbacks' addresses as an argument (:func:`addresses`), a plain array of
+integers that is never compiled in, and calls them through :func:`call_loss` and
+:func:`call_metric`; so the drivers link none of this code, and their disk-cache
+entries stay valid in a process where the callbacks lie at other addresses.
+
+Measured on a cold cache (three processes of each version, alternating), the first
+fit of a 2-2-1 sigmoid model took 10.5-10.8 s instead of 15.3-15.7 s, and of a
+20-32-1 relu model with validation 12.7-12.9 s instead of 15.7-16.5 s. The XOR and
+mnist-shape benchmarks ran as fast as before, with the same final losses.
 """
 
 import numpy as np
