@@ -498,12 +498,11 @@ class Engine:
         width = 2 + metrics_i.shape[0]
         sums = np.zeros((n_epochs, width))
         val_sums = np.zeros((n_epochs, width))
-        Xv, Yv, SWv = validation
+        X, Y, SW, lp, Xv, Yv, SWv = self._in_own_dtype(X, Y, SW, lp, *validation)
         rows = min(batch_size, X.shape[0])
-        if validation[0].shape[0] > 0:
-            rows = max(rows, min(val_batch_size, validation[0].shape[0]))
+        if Xv.shape[0] > 0:
+            rows = max(rows, min(val_batch_size, Xv.shape[0]))
         self._reserve(rows)
-        Y, SW, lp, Yv, SWv = self._in_own_dtype(Y, SW, lp, Yv, SWv)
         # Where a shuffled batch's targets and weights are gathered.
         gathered_rows = min(batch_size, X.shape[0]) if order.shape[0] > 0 else 0
         y_ws = np.empty(gathered_rows * Y.shape[1], self.dtype)
@@ -525,8 +524,12 @@ class Engine:
         return sums, val_sums, finite
 
     def _in_own_dtype(self, *arrays):
-        """``arrays`` in the engine's float dtype (copies only of those in another one):
-        the loss and metric callbacks take one dtype for outputs, targets and weights."""
+        """``arrays`` in the engine's float dtype, copying only those in another one.
+
+        Data arrive in the dtype of ``fastmlp.config.floatx()``, which may have changed
+        since the model was built; the model keeps computing in its own dtype, as Keras
+        layers do.
+        """
         return tuple(np.asarray(a, dtype=self.dtype) for a in arrays)
 
     def predict(self, X, batch_size, out):
@@ -534,6 +537,7 @@ class Engine:
 
         Returns False, with ``out`` partly written, if ``X`` holds NaN or infinity.
         """
+        X, = self._in_own_dtype(X)
         self._reserve(min(batch_size, X.shape[0]))
         return predict_kernel(X, batch_size, self.layout.table, self.params, self.a_ws,
                               self.z_ws, self.a_off, self.z_off, out)
@@ -549,8 +553,8 @@ class Engine:
             False if ``X`` holds NaN or infinity; ``sums`` are then partial.
         """
         sums = np.zeros(2 + metrics_i.shape[0])
+        X, Y, SW, lp = self._in_own_dtype(X, Y, SW, lp)
         self._reserve(min(batch_size, X.shape[0]))
-        Y, SW, lp = self._in_own_dtype(Y, SW, lp)
         score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
         finite = evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self.params, self.a_ws,
                                  self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp,

@@ -745,6 +745,41 @@ def test_float32_everywhere_by_default():
     assert type(history.history["loss"][0]) is float
 
 
+@pytest.mark.parametrize("units", [4, 16])  # the tiny and the general path
+def test_a_built_model_keeps_its_dtype_when_floatx_changes(restore_config, units):
+    """Like a Keras layer, a model built in float32 keeps computing in float32 after
+    set_floatx("float64"): data given then are converted to its dtype (before, the
+    compiled driver failed to type mixed float32 and float64 arrays)."""
+    rng = np.random.default_rng(5)
+    x = rng.random((24, 3)).astype(np.float32)
+    y = (x[:, :1] > 0.5).astype(np.float32)
+    sw = rng.uniform(0.5, 2.0, 24).astype(np.float32)
+    results = []
+    for switch in (False, True):
+        fastmlp.config.reset()
+        fastmlp.utils.set_random_seed(3)
+        model = fastmlp.Sequential([Dense(units, input_dim=3, activation="relu"),
+                                    Dense(1, activation="sigmoid")])
+        model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+        if switch:
+            fastmlp.config.set_floatx("float64")
+        xs, ys, sws = (a.astype(np.float64) if switch else a for a in (x, y, sw))
+        history = model.fit(xs, ys, sample_weight=sws, batch_size=8, epochs=2, shuffle=True,
+                            validation_split=0.25, verbose=0)
+        evaluation = model.evaluate(xs, ys, sample_weight=sws, verbose=0)
+        outputs = model.predict(xs, verbose=0)
+        assert outputs.dtype == np.float32
+        assert all(w.dtype == np.float32 for w in model.get_weights())
+        results.append((model.get_weights(), history.history, evaluation, outputs))
+    (w_32, h_32, e_32, p_32), (w_64, h_64, e_64, p_64) = results
+    for a, b in zip(w_32, w_64):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(p_32, p_64)
+    for key in h_32:
+        np.testing.assert_allclose(h_64[key], h_32[key], rtol=1e-6)
+    np.testing.assert_allclose(e_64, e_32, rtol=1e-6)
+
+
 def test_float64_mode(float64):
     model = xor_model()
     assert all(w.dtype == np.float64 for w in model.get_weights())
