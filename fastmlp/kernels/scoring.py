@@ -122,10 +122,22 @@ def _c_arrays(arrays, ndims):
             and all(a.dtype == arrays[0].dtype for a in arrays))
 
 
-def _call(builder, address, return_type, arguments):
-    """Call the function at integer ``address`` with ``arguments`` (LLVM values)."""
-    function = ir.FunctionType(return_type, [a.type for a in arguments])
-    return builder.call(builder.inttoptr(address, function.as_pointer()), arguments)
+def _batch_values(context, builder, sig, args, n_arrays):
+    """The ``n_arrays`` arrays after the address (the outputs first, the targets
+    second) as LLVM structs, and ``[rows, width, target_width]``: the outputs' shape
+    and the targets' width."""
+    arrays = [context.make_array(t)(context, builder, v)
+              for t, v in zip(sig.args[1:1 + n_arrays], args[1:1 + n_arrays])]
+    rows, width = cgutils.unpack_tuple(builder, arrays[0].shape, 2)
+    target_width = cgutils.unpack_tuple(builder, arrays[1].shape, 2)[1]
+    return arrays, [rows, width, target_width]
+
+
+def _call(context, builder, sig, args, return_type, values):
+    """Call the callback at the integer address ``args[0]`` with ``values`` (LLVM values)."""
+    address = context.cast(builder, args[0], sig.args[0], types.int64)
+    function = ir.FunctionType(return_type, [v.type for v in values])
+    return builder.call(builder.inttoptr(address, function.as_pointer()), values)
 
 
 @intrinsic
@@ -145,16 +157,11 @@ def call_loss(typingctx, address, outputs, targets, weights, parameters, gradien
     signature = types.void(address, *arrays, from_logits, fused)
 
     def codegen(context, builder, sig, args):
-        values = [context.make_array(t)(context, builder, v)
-                  for t, v in zip(sig.args[1:7], args[1:7])]
-        rows, width = cgutils.unpack_tuple(builder, values[0].shape, 2)
-        target_width = cgutils.unpack_tuple(builder, values[1].shape, 2)[1]
-        n_weights = cgutils.unpack_tuple(builder, values[2].shape, 1)[0]
-        address_value, from_logits_value, fused_value = (
-            context.cast(builder, args[i], sig.args[i], types.int64) for i in (0, 7, 8))
-        _call(builder, address_value, ir.VoidType(),
-              [v.data for v in values]
-              + [rows, width, target_width, n_weights, from_logits_value, fused_value])
+        arrays, shape = _batch_values(context, builder, sig, args, 6)
+        n_weights = cgutils.unpack_tuple(builder, arrays[2].shape, 1)[0]
+        flag_values = [context.cast(builder, args[i], sig.args[i], types.int64) for i in (7, 8)]
+        _call(context, builder, sig, args, ir.VoidType(),
+              [a.data for a in arrays] + shape + [n_weights] + flag_values)
         return context.get_dummy_value()
 
     return signature, codegen
@@ -176,15 +183,10 @@ def call_metric(typingctx, address, outputs, targets, parameters, iparam, fparam
     signature = types.float64(address, *arrays, iparam, fparam)
 
     def codegen(context, builder, sig, args):
-        values = [context.make_array(t)(context, builder, v)
-                  for t, v in zip(sig.args[1:4], args[1:4])]
-        rows, width = cgutils.unpack_tuple(builder, values[0].shape, 2)
-        target_width = cgutils.unpack_tuple(builder, values[1].shape, 2)[1]
-        address_value = context.cast(builder, args[0], sig.args[0], types.int64)
+        arrays, shape = _batch_values(context, builder, sig, args, 3)
         iparam_value = context.cast(builder, args[4], sig.args[4], types.int64)
         fparam_value = context.cast(builder, args[5], sig.args[5], types.float64)
-        return _call(builder, address_value, ir.DoubleType(),
-                     [v.data for v in values] + [rows, width, target_width, iparam_value,
-                                                 fparam_value])
+        return _call(context, builder, sig, args, ir.DoubleType(),
+                     [a.data for a in arrays] + shape + [iparam_value, fparam_value])
 
     return signature, codegen
