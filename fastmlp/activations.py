@@ -9,7 +9,7 @@ import numpy as np
 
 from . import config
 from .kernels import scalar
-from .kernels.cpu import activate_array
+from .kernels.activation_callbacks import activate
 from ._validation import unknown_name
 
 _ALIASES = {"swish": "silu", None: "linear"}
@@ -23,9 +23,7 @@ def code(name):
 def _apply(name, x):
     array = np.asarray(x, dtype=config.float_dtype())
     flat = np.ascontiguousarray(array.reshape(-1, array.shape[-1] if array.ndim else 1))
-    out = np.empty_like(flat)
-    activate_array(code(name), flat, out)
-    return out.reshape(array.shape)
+    return activate(code(name), flat).reshape(array.shape)
 
 
 def _make(name):

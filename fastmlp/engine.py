@@ -19,12 +19,14 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    TINY_ACTIVATIONS, activation_backward, adagrad_update_inline, adam_update,
-    adam_update_inline, bias_activation_forward, bias_gradient, clip_gradients, copy_rows,
-    dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt, matmul_tn,
-    relu_backward_bias_gradient, rmsprop_update_inline, rows_finite, sgd_update,
-    sgd_update_inline, shuffle_order,
+    TINY_ACTIVATIONS, adagrad_update_inline, adam_update, adam_update_inline, bias_gradient,
+    clip_gradients, copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul,
+    matmul_nt, matmul_tn, relu_backward_bias_gradient, rmsprop_update_inline, rows_finite,
+    sgd_update, sgd_update_inline, shuffle_order,
 )
+from .kernels.activation_callbacks import BACKWARD, FORWARD
+from .kernels.activation_callbacks import addresses as activation_addresses
+from .kernels.activation_callbacks import call_backward, call_forward
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
@@ -94,8 +96,9 @@ def _batch_passes(tiny):
     """
 
     @njit(**_INLINE)
-    def forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb):
-        """Run every layer on the batch ``x0`` (``nb`` rows)."""
+    def forward(layers, act_fns, params, x0, a_ws, z_ws, a_off, z_off, nb):
+        """Run every layer on the batch ``x0`` (``nb`` rows); ``act_fns`` holds each
+        layer's activation callbacks (see :func:`.kernels.activation_callbacks.addresses`)."""
         for l in range(layers.shape[0]):
             n_in = layers[l, N_IN]
             n_out = layers[l, N_OUT]
@@ -114,13 +117,13 @@ def _batch_passes(tiny):
                 continue
             else:
                 matmul(x, view2d(params, layers[l, W_OFFSET], n_in, n_out), z)
-            bias_activation_forward(z, bias, b_at >= 0, layers[l, ACT], a)
+            call_forward(act_fns[l, FORWARD], z, bias, b_at >= 0, a)
         last = layers.shape[0] - 1
         n_out = layers[last, N_OUT]
         return view2d(a_ws, a_off[last + 1], nb, n_out)
 
     @njit(**_INLINE)
-    def backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused):
+    def backward(layers, act_fns, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb, fused):
         """Back-propagate the output gradient at ``d_ws[z_off[-1]:]`` into ``grads``."""
         last = layers.shape[0] - 1
         for l in range(last, -1, -1):
@@ -135,7 +138,7 @@ def _batch_passes(tiny):
             b_at = layers[l, B_OFFSET]
             if layers[l, KIND] != DENSE:
                 if not (l == last and fused):
-                    activation_backward(z, a, layers[l, ACT], d)
+                    call_backward(act_fns[l, BACKWARD], z, a, d)
                 if l > 0:
                     copy_rows(d, d_in, 0)
             elif tiny:
@@ -148,7 +151,7 @@ def _batch_passes(tiny):
                 if relu_with_bias:
                     relu_backward_bias_gradient(a, d, view1d(grads, b_at, n_out))
                 elif not (l == last and fused):
-                    activation_backward(z, a, layers[l, ACT], d)
+                    call_backward(act_fns[l, BACKWARD], z, a, d)
                 matmul_tn(x, d, view2d(grads, w_at, n_in, n_out))
                 if b_at >= 0 and not relu_with_bias:
                     bias_gradient(d, view1d(grads, b_at, n_out))
@@ -229,15 +232,18 @@ def _gather_weights(SW, order, start, nb, sw_ws):
 
 
 @njit(**_JIT)
-def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_off, z_off,
-                    loss, lp, metrics_i, metrics_f, score_fns, sums, row_loss, preds, check_rows):
+def evaluate_kernel(X, Y, SW, batch_size, layers, act_fns, params, a_ws, z_ws, d_ws, a_off,
+                    z_off, loss, lp, metrics_i, metrics_f, score_fns, sums, row_loss, preds,
+                    check_rows):
     """Loss and metric sums over ``X`` in order; each batch's outputs go to ``preds``.
 
-    ``score_fns`` holds the addresses of the loss's and metrics' callbacks (see
-    :func:`.kernels.scoring.addresses`). With ``check_rows``, returns False as soon
-    as a batch of ``X`` holds NaN or infinity, and True otherwise.
+    ``act_fns`` and ``score_fns`` hold the addresses of the activation callbacks
+    (see :func:`.kernels.activation_callbacks.addresses`) and of the loss's and
+    metrics' (see :func:`.kernels.scoring.addresses`). With ``check_rows``, returns
+    False as soon as a batch of ``X`` holds NaN or infinity, and True otherwise.
     """
     X, Y, SW, layers = borrowed(X), borrowed(Y), borrowed(SW), borrowed(layers)
+    act_fns = borrowed(act_fns)
     params, a_ws, z_ws, d_ws = borrowed(params), borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
     a_off, z_off, loss, lp = borrowed(a_off), borrowed(z_off), borrowed(loss), borrowed(lp)
     metrics_i, metrics_f, score_fns = borrowed(metrics_i), borrowed(metrics_f), borrowed(score_fns)
@@ -249,7 +255,7 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
         x0 = row_block(X, start, nb)
         if check_rows and not rows_finite(x0):
             return False
-        out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
+        out = _forward(layers, act_fns, params, x0, a_ws, z_ws, a_off, z_off, nb)
         if preds.shape[0] > 0:
             copy_rows(out, preds, start)
         _score_batch(out, row_block(Y, start, nb), _weights_block(SW, start, nb), loss, lp,
@@ -259,12 +265,15 @@ def evaluate_kernel(X, Y, SW, batch_size, layers, params, a_ws, z_ws, d_ws, a_of
 
 
 @njit(**_JIT)
-def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out):
+def predict_kernel(X, batch_size, layers, act_fns, params, a_ws, z_ws, a_off, z_off, out):
     """Model outputs for every row of ``X`` into ``out``, ``batch_size`` rows at a time.
 
-    Returns False as soon as a batch of ``X`` holds NaN or infinity, True otherwise.
+    ``act_fns`` holds the activation callbacks (see
+    :func:`.kernels.activation_callbacks.addresses`). Returns False as soon as a batch
+    of ``X`` holds NaN or infinity, True otherwise.
     """
     X, layers, params, out = borrowed(X), borrowed(layers), borrowed(params), borrowed(out)
+    act_fns = borrowed(act_fns)
     a_ws, z_ws, a_off, z_off = borrowed(a_ws), borrowed(z_ws), borrowed(a_off), borrowed(z_off)
     n = X.shape[0]
     for start in range(0, n, batch_size):
@@ -272,7 +281,7 @@ def predict_kernel(X, batch_size, layers, params, a_ws, z_ws, a_off, z_off, out)
         x0 = row_block(X, start, nb)
         if not rows_finite(x0):
             return False
-        batch_out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
+        batch_out = _forward(layers, act_fns, params, x0, a_ws, z_ws, a_off, z_off, nb)
         copy_rows(batch_out, out, start)
     return True
 
@@ -290,7 +299,7 @@ def _training_driver(tiny):
     """
 
     @njit(**_JIT)
-    def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs, layers, params,
+    def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs, layers, act_fns, params,
                           grads, slots, opt, h, clip, var_offsets, var_sizes, step, a_ws, z_ws,
                           d_ws, a_off, z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f,
                           score_fns, sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums,
@@ -306,7 +315,8 @@ def _training_driver(tiny):
         # kernels.views): XOR's fit took 2.9-3.0 ms with their reference counting and
         # 2.0-2.7 ms without, over five processes each.
         X, Y, SW, order = borrowed(X), borrowed(Y), borrowed(SW), borrowed(order)
-        layers, params, grads = borrowed(layers), borrowed(params), borrowed(grads)
+        layers, act_fns = borrowed(layers), borrowed(act_fns)
+        params, grads = borrowed(params), borrowed(grads)
         slots, h, clip = borrowed(slots), borrowed(h), borrowed(clip)
         var_offsets, var_sizes = borrowed(var_offsets), borrowed(var_sizes)
         a_ws, z_ws, d_ws = borrowed(a_ws), borrowed(z_ws), borrowed(d_ws)
@@ -344,29 +354,29 @@ def _training_driver(tiny):
                 if check_rows and e == 0 and not rows_finite(x0):
                     return step, False
                 if tiny:
-                    out = _forward_tiny(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
+                    out = _forward_tiny(layers, act_fns, params, x0, a_ws, z_ws, a_off, z_off, nb)
                 else:
-                    out = _forward(layers, params, x0, a_ws, z_ws, a_off, z_off, nb)
+                    out = _forward(layers, act_fns, params, x0, a_ws, z_ws, a_off, z_off, nb)
                 _score_batch(out, y0, sw0, loss, lp, metrics_i, metrics_f, score_fns,
                              view2d(d_ws, z_off[last], nb, out.shape[1]), row_loss, row(sums, e))
                 if preds.shape[0] > 0:
                     copy_rows(out, preds, start)
                 fused = loss[LOSS_FUSED] != 0
                 if tiny:
-                    _backward_tiny(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off,
-                                   nb, fused)
+                    _backward_tiny(layers, act_fns, params, grads, x0, a_ws, z_ws, d_ws, a_off,
+                                   z_off, nb, fused)
                     _apply_update_tiny(opt, params, grads, slots, h, clip, var_offsets,
                                        var_sizes, step)
                 else:
-                    _backward(layers, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off, nb,
-                              fused)
+                    _backward(layers, act_fns, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off,
+                              nb, fused)
                     _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes,
                                   step)
                 step += 1
             if Xv.shape[0] > 0:
                 check = check_rows and e == 0
-                if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, params, a_ws, z_ws,
-                                       d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
+                if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, act_fns, params, a_ws,
+                                       z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
                                        score_fns, row(val_sums, e), row_loss, val_preds, check):
                     return step, False
         return step, True
@@ -431,6 +441,7 @@ class Engine:
         #: :data:`INFERENCE_ROWS` and :data:`INFERENCE_WORKSPACE_BYTES`).
         self.inference_rows = max(32, min(INFERENCE_ROWS, INFERENCE_WORKSPACE_BYTES // row_bytes))
         self.capacity = 0
+        self._activation_addresses = None
 
     def takes_tiny_path(self):
         """Whether training takes the tiny path (see :data:`TINY_UNITS`)."""
@@ -515,13 +526,21 @@ class Engine:
             load_updates()  # the general path's RMSprop and Adagrad callbacks
             driver = fit_epochs_kernel
         state.step, finite = driver(
-            X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, self.params,
+            X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table,
+            self._activation_fns(), self.params,
             self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f, score_fns, sums,
             self.row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows,
         )
         return sums, val_sums, finite
+
+    def _activation_fns(self):
+        """Each layer's activation callbacks (looked up on the first call, then kept)."""
+        if self._activation_addresses is None:
+            self._activation_addresses = activation_addresses(self.layout.table[:, ACT],
+                                                              self.dtype)
+        return self._activation_addresses
 
     def _in_own_dtype(self, *arrays):
         """``arrays`` in the engine's float dtype, copying only those in another one.
@@ -539,8 +558,8 @@ class Engine:
         """
         X, = self._in_own_dtype(X)
         self._reserve(min(batch_size, X.shape[0]))
-        return predict_kernel(X, batch_size, self.layout.table, self.params, self.a_ws,
-                              self.z_ws, self.a_off, self.z_off, out)
+        return predict_kernel(X, batch_size, self.layout.table, self._activation_fns(),
+                              self.params, self.a_ws, self.z_ws, self.a_off, self.z_off, out)
 
     def evaluate(self, X, Y, SW, batch_size, loss, lp, metrics_i, metrics_f, preds):
         """Loss and metric sums over ``X`` in row order; outputs go to ``preds`` if it has rows.
@@ -556,7 +575,8 @@ class Engine:
         X, Y, SW, lp = self._in_own_dtype(X, Y, SW, lp)
         self._reserve(min(batch_size, X.shape[0]))
         score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
-        finite = evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self.params, self.a_ws,
-                                 self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp,
-                                 metrics_i, metrics_f, score_fns, sums, self.row_loss, preds, True)
+        finite = evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self._activation_fns(),
+                                 self.params, self.a_ws, self.z_ws, self.d_ws, self.a_off,
+                                 self.z_off, loss, lp, metrics_i, metrics_f, score_fns, sums,
+                                 self.row_loss, preds, True)
         return sums, finite

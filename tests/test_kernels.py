@@ -16,7 +16,7 @@ from numba import njit
 
 import reference as ref
 
-from fastmlp.kernels import blas, cpu, scalar, scoring, updates
+from fastmlp.kernels import activation_callbacks, blas, cpu, scalar, scoring, updates
 
 updates.load()  # the estimated updates are called directly below
 
@@ -206,6 +206,30 @@ def test_activation_shapes_cover_both_loop_paths():
     assert all(n * m < PAR for n, m in ACT_SHAPES[:-1])
 
 
+@njit
+def _run_forward(address, Z, b, use_bias, A):
+    activation_callbacks.call_forward(address, Z, b, use_bias, A)
+
+
+@njit
+def _run_backward(address, Z, A, D):
+    activation_callbacks.call_backward(address, Z, A, D)
+
+
+def _callback(name, dtype, column):
+    return activation_callbacks.addresses([code_of(name)], dtype)[0, column]
+
+
+def _forward(name, Z, b, use_bias, A):
+    """Bias and activation ``name`` through its callback, as the drivers run them."""
+    _run_forward(_callback(name, Z.dtype, activation_callbacks.FORWARD), Z, b, use_bias, A)
+
+
+def _backward(name, Z, A, D):
+    """Activation ``name``'s backward pass through its callback."""
+    _run_backward(_callback(name, Z.dtype, activation_callbacks.BACKWARD), Z, A, D)
+
+
 def _pre_activations(name, shape, dtype):
     rng = rng_for("z", name, shape)
     # |z + b| < 2.9 keeps hard_sigmoid away from its corners at +-3.
@@ -216,7 +240,7 @@ def _pre_activations(name, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
-def test_bias_activation_forward(name, dtype):
+def test_forward_callbacks(name, dtype):
     for shape in ACT_SHAPES:
         for use_bias in (True, False):
             Z, b = _pre_activations(name, shape, dtype)
@@ -226,7 +250,7 @@ def test_bias_activation_forward(name, dtype):
                 A, Zk = Z.copy(), np.full(shape, np.nan, dtype)
             else:
                 A, Zk = np.full(shape, np.nan, dtype), Z.copy()
-            cpu.bias_activation_forward(Zk, b, use_bias, code_of(name), A)
+            _forward(name, Zk, b, use_bias, A)
             assert Zk.dtype == dtype and A.dtype == dtype
             if name == "relu":
                 assert np.isnan(Zk).all()
@@ -242,23 +266,23 @@ def test_relu_runs_in_place_and_backward_reads_only_a(dtype):
     Z, b = _pre_activations("relu", (5, 3), dtype)
     expected = np.maximum(Z.astype(np.float64) + b, 0)
     A = Z.copy()
-    cpu.bias_activation_forward(A, b, True, code_of("relu"), A)
+    _forward("relu", A, b, True, A)
     np.testing.assert_allclose(A, expected, **tol(dtype))
     D = rng_for("d", "relu", (5, 3)).normal(size=(5, 3)).astype(dtype)
     Dk = D.copy()
-    cpu.activation_backward(np.full_like(Z, np.nan), A, code_of("relu"), Dk)
+    _backward("relu", np.full_like(Z, np.nan), A, Dk)
     np.testing.assert_array_equal(Dk, np.where(expected > 0, D, 0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
-def test_activation_backward(name, dtype):
+def test_backward_callbacks(name, dtype):
     for shape in ACT_SHAPES:
         Z, _ = _pre_activations(name, shape, dtype)
         A = ref.activation(name, Z).astype(dtype)
         D = rng_for("d", name, shape).normal(size=shape).astype(dtype)
         Dk = D.copy()
-        cpu.activation_backward(Z, A, code_of(name), Dk)
+        _backward(name, Z, A, Dk)
         assert Dk.dtype == dtype
         expected = ref.activation_backward(name, Z, D)
         np.testing.assert_allclose(Dk, expected, **tol(dtype), err_msg=f"{name} {shape}")
@@ -289,11 +313,10 @@ def test_reference_softmax_backward_matches_finite_differences():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
-def test_activate_array(name, dtype):
+def test_activate(name, dtype):
     Z, _ = _pre_activations(name, (5, 3), dtype)
     Z_before = Z.copy()
-    A = np.empty_like(Z)
-    cpu.activate_array(code_of(name), Z, A)
+    A = activation_callbacks.activate(code_of(name), Z)
     assert A.dtype == dtype
     np.testing.assert_array_equal(Z, Z_before)  # input untouched
     np.testing.assert_allclose(A, ref.activation(name, Z), **tol(dtype))
@@ -302,7 +325,7 @@ def test_activate_array(name, dtype):
 def test_softmax_is_stable_for_large_logits():
     Z = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1000.0, -1000.0]])
     A = np.empty_like(Z)
-    cpu.bias_activation_forward(Z, Z[0], False, code_of("softmax"), A)
+    _forward("softmax", Z, Z[0], False, A)
     np.testing.assert_allclose(A, ref.softmax(Z), rtol=1e-12)
     assert np.isfinite(A).all()
 
@@ -310,8 +333,7 @@ def test_softmax_is_stable_for_large_logits():
 def test_sigmoid_and_softplus_are_stable_for_large_inputs():
     Z = np.array([[-800.0, 800.0, -40.0, 40.0]])
     for name in ("sigmoid", "softplus", "silu"):
-        A = np.empty_like(Z)
-        cpu.activate_array(code_of(name), Z, A)
+        A = activation_callbacks.activate(code_of(name), Z)
         assert np.isfinite(A).all(), name
         np.testing.assert_allclose(A, ref.activation(name, Z), rtol=1e-12, atol=1e-300)
 

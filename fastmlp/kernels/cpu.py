@@ -50,9 +50,9 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 # step's arithmetic. Kernels whose loops must vectorise (optimizer updates,
 # activation backward, bias gradient) stay separate: inlined, LLVM could no longer
 # prove their buffers distinct and left the loops scalar (the 'small' benchmark's
-# step: 9.1 us inlined, 7.0 us separate). So do the large activation kernels,
-# which keeps the first compile short; the loss and metric kernels are compiled
-# apart and called by address (see .scoring).
+# step: 9.1 us inlined, 7.0 us separate). So do the activation, loss and metric
+# kernels, which are compiled apart, one callback per activation, loss or metric,
+# and called by address (see .activation_callbacks and .scoring).
 _STEP = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
@@ -315,71 +315,77 @@ def softmax_row(z, a):
         a[j] = a[j] / s
 
 
-@njit(**_SERIAL)
-def bias_activation_forward(Z, b, use_bias, act, A):
-    """Add the bias to ``Z`` in place, then ``A = act(Z)``.
+# Each activation's forward and backward loops are inlined kernels of their own.
+# The drivers reach them through compiled callbacks, one per activation
+# (.activation_callbacks), whose code picks the kernel with the activation code a
+# constant: Numba drops the other branches before it inlines anything, so each
+# callback compiles one activation's loops alone.
 
-    Relu works in place on ``A``, which must hold the pre-activations on entry
-    (the engine passes one buffer as both ``Z`` and ``A``); its backward pass
-    reads ``A``.
 
-    Parameters
-    ----------
-    Z : ndarray, shape (n, m)
-        Pre-activations ``X @ W``; the bias is added in place (not read for relu).
-    b : ndarray, shape (m,)
-        Bias (ignored unless ``use_bias``).
-    use_bias : bool
-    act : int
-        Activation code.
-    A : ndarray, shape (n, m)
-        Activations, written in place.
-    """
-    # The row loops are written out here rather than in an inlined row helper:
-    # each level of inlining copies the inlined code's IR, which made the first
-    # compile longer (the same holds for activation_backward).
+@njit(**_INLINE)
+def add_bias(Z, b):
+    """``Z += b``, row by row."""
     n, m = Z.shape
-    if act == RELU:
-        # One pass over A alone, which holds the pre-activations on entry (relu's
-        # derivative is read from A). Reading Z and writing A, the same buffer under
-        # two names, failed LLVM's run-time overlap check and ran the scalar loop:
-        # bias + relu on 128x256 took 9.5 us that way, against 2.7 us here.
-        for r in range(n):
-            a = row(A, r)
-            if use_bias:
-                for j in range(m):
-                    v = a[j] + b[j]
-                    a[j] = v if v > 0 else 0.0
-            else:
-                for j in range(m):
-                    v = a[j]
-                    a[j] = v if v > 0 else 0.0
-        return
-    if use_bias:
-        for r in range(n):
-            z = row(Z, r)
-            for j in range(m):
-                z[j] += b[j]
-    if act == SIGMOID:
-        # One vector loop over the whole batch, which also serves a single unit (the
-        # usual binary classifier) well: 32x1 took 186 ns row by row with the C
-        # library's exp, 109 ns here.
-        z, a = flat(Z), flat(A)
-        for i in range(n * m):
-            a[i] = logistic(z[i])
-        return
     for r in range(n):
-        z, a = row(Z, r), row(A, r)
-        # The common activations get loops of their own, free of the generic
-        # dispatch, so that LLVM turns them into branch-free vector code.
-        if act == SOFTMAX:
-            softmax_row(z, a)
-        elif act == LINEAR:
+        z = row(Z, r)
+        for j in range(m):
+            z[j] += b[j]
+
+
+@njit(**_INLINE)
+def bias_relu_forward(b, use_bias, A):
+    """Relu in place on ``A``, which holds the pre-activations on entry; with
+    ``use_bias``, the bias is added first, in the same pass.
+
+    The engine passes one buffer as a relu layer's ``Z`` and ``A``, and relu's
+    backward pass reads ``A``. One pass over A alone: reading Z and writing A, the
+    same buffer under two names, failed LLVM's run-time overlap check and ran the
+    scalar loop (bias + relu on 128x256: 9.5 us that way, 2.7 us this way).
+    """
+    n, m = A.shape
+    for r in range(n):
+        a = row(A, r)
+        if use_bias:
             for j in range(m):
-                a[j] = z[j]
+                v = a[j] + b[j]
+                a[j] = v if v > 0 else 0.0
         else:
             for j in range(m):
-                a[j] = activate(act, z[j])
+                v = a[j]
+                a[j] = v if v > 0 else 0.0
+
+
+@njit(**_INLINE)
+def sigmoid_forward(Z, A):
+    """``A = sigmoid(Z)`` as one vector loop over the whole batch, which also serves a
+    single unit (the usual binary classifier) well: 32x1 took 186 ns row by row with
+    the C library's exp, 109 ns here."""
+    z, a = flat(Z), flat(A)
+    for i in range(z.shape[0]):
+        a[i] = logistic(z[i])
+
+
+@njit(**_INLINE)
+def softmax_forward(Z, A):
+    """``A = softmax(Z)`` row by row."""
+    for r in range(Z.shape[0]):
+        softmax_row(row(Z, r), row(A, r))
+
+
+@njit(**_INLINE)
+def linear_forward(Z, A):
+    """``A = Z``."""
+    z, a = flat(Z), flat(A)
+    for i in range(z.shape[0]):
+        a[i] = z[i]
+
+
+@njit(**_INLINE)
+def elementwise_forward(act, Z, A):
+    """``A = act(Z)`` for the activations without a kernel of their own."""
+    z, a = flat(Z), flat(A)
+    for i in range(z.shape[0]):
+        a[i] = activate(act, z[i])
 
 
 @njit(**_INLINE)
@@ -402,30 +408,20 @@ def _activation_backward_from_output_row(a, act, d):
             d[j] = d[j] * (1 - a[j] * a[j])
 
 
-@njit(**_SERIAL)
-def activation_backward(Z, A, act, D):
-    """Turn ``D`` from dL/dA into dL/dZ in place.
+@njit(**_INLINE)
+def backward_from_outputs(A, act, D):
+    """Turn ``D`` from dL/dA into dL/dZ in place for relu, sigmoid, tanh or softmax,
+    which read the activations ``A`` alone."""
+    for r in range(D.shape[0]):
+        _activation_backward_from_output_row(row(A, r), act, row(D, r))
 
-    Parameters
-    ----------
-    Z, A : ndarray, shape (n, m)
-        Pre-activations (not read for relu) and activations of the forward pass.
-    act : int
-        Activation code.
-    D : ndarray, shape (n, m)
-        dL/dA on entry, dL/dZ on return.
-    """
-    n, m = D.shape
-    if act == LINEAR:
-        return
-    if act == SOFTMAX or act == RELU or act == SIGMOID or act == TANH:
-        for r in range(n):
-            _activation_backward_from_output_row(row(A, r), act, row(D, r))
-        return
-    for r in range(n):
-        z, a, d = row(Z, r), row(A, r), row(D, r)
-        for j in range(m):
-            d[j] = d[j] * activation_grad(act, z[j], a[j])
+
+@njit(**_INLINE)
+def elementwise_backward(act, Z, A, D):
+    """dL/dA to dL/dZ in place for the activations without a kernel of their own."""
+    z, a, d = flat(Z), flat(A), flat(D)
+    for i in range(d.shape[0]):
+        d[i] = d[i] * activation_grad(act, z[i], a[i])
 
 
 @njit(**_INLINE)
@@ -1087,23 +1083,6 @@ def adam_update(params, grads, m_slot, v_slot, vhat_slot, h):
 
 
 # ------------------------------------------------------------ whole-array helpers
-
-
-@njit(**_SERIAL)
-def activate_array(code, Z, A):
-    """Apply activation ``code`` to every row of ``Z`` into ``A`` (user-facing calls).
-
-    Parameters
-    ----------
-    code : int
-        Activation code.
-    Z : ndarray, shape (n, m)
-        Inputs.
-    A : ndarray, shape (n, m)
-        Outputs, written in place.
-    """
-    copy_rows(Z, A, 0)
-    bias_activation_forward(A, A[0], False, code, A)
 
 
 @njit(**_SERIAL)

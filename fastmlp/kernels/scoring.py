@@ -27,19 +27,15 @@ from numba import carray, cfunc, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .addressed import address_of, c_arrays, call, numba_float
 from .cpu import loss_rows, metric_total
 from .scalar import LOSS_VALUE
 
 __all__ = ["addresses", "call_loss", "call_metric"]
 
 _FLAGS = {"cache": True, "error_model": "numpy"}
-_DTYPES = {np.dtype(np.float32): types.float32, np.dtype(np.float64): types.float64}
 #: Entries of a loss's parameter array (see ``fastmlp.losses.Loss.parameters``).
 _LOSS_PARAMETERS = 3
-
-# Callbacks made so far, by (factory, *arguments); held for the life of the process,
-# since compiled code may call them at any time.
-_callbacks = {}
 
 
 def _loss_callback(code, dtype):
@@ -80,13 +76,6 @@ def _metric_callback(kind, loss_code, dtype):
     return cfunc(signature, **_FLAGS)(metric)
 
 
-def _address(make, *key):
-    """Address of the callback ``make(*key)``, made the first time it is asked for."""
-    if (make, *key) not in _callbacks:
-        _callbacks[(make, *key)] = make(*key)
-    return _callbacks[(make, *key)].address
-
-
 def addresses(loss_code, metrics_i, dtype):
     """Addresses of the callbacks of one loss and its metrics, compiling or loading
     from the disk cache the ones this process has not made yet.
@@ -106,20 +95,12 @@ def addresses(loss_code, metrics_i, dtype):
     ndarray of int64, shape (1 + n_metrics,)
         The loss's callback, then each metric's, in the table's order.
     """
-    numba_type = _DTYPES[np.dtype(dtype)]
-    found = [_address(_loss_callback, int(loss_code), numba_type)]
+    numba_type = numba_float(dtype)
+    found = [address_of(_loss_callback, int(loss_code), numba_type)]
     for kind, iparam in metrics_i:
         loss_of_metric = int(iparam) if kind == LOSS_VALUE else -1
-        found.append(_address(_metric_callback, int(kind), loss_of_metric, numba_type))
+        found.append(address_of(_metric_callback, int(kind), loss_of_metric, numba_type))
     return np.array(found, dtype=np.int64)
-
-
-def _c_arrays(arrays, ndims):
-    """Whether ``arrays`` are C-contiguous, of the given dimensions and of one float dtype."""
-    return (all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == d
-                for a, d in zip(arrays, ndims))
-            and arrays[0].dtype in _DTYPES.values()
-            and all(a.dtype == arrays[0].dtype for a in arrays))
 
 
 def _batch_values(context, builder, sig, args, n_arrays):
@@ -133,13 +114,6 @@ def _batch_values(context, builder, sig, args, n_arrays):
     return arrays, [rows, width, target_width]
 
 
-def _call(context, builder, sig, args, return_type, values):
-    """Call the callback at the integer address ``args[0]`` with ``values`` (LLVM values)."""
-    address = context.cast(builder, args[0], sig.args[0], types.int64)
-    function = ir.FunctionType(return_type, [v.type for v in values])
-    return builder.call(builder.inttoptr(address, function.as_pointer()), values)
-
-
 @intrinsic
 def call_loss(typingctx, address, outputs, targets, weights, parameters, gradient, row_loss,
               from_logits, fused):
@@ -151,7 +125,7 @@ def call_loss(typingctx, address, outputs, targets, weights, parameters, gradien
     """
     arrays = (outputs, targets, weights, parameters, gradient, row_loss)
     flags = (address, from_logits, fused)
-    if not (_c_arrays(arrays, (2, 2, 1, 1, 2, 1))
+    if not (c_arrays(arrays, (2, 2, 1, 1, 2, 1))
             and all(isinstance(f, types.Integer) for f in flags)):
         return None
     signature = types.void(address, *arrays, from_logits, fused)
@@ -160,7 +134,7 @@ def call_loss(typingctx, address, outputs, targets, weights, parameters, gradien
         arrays, shape = _batch_values(context, builder, sig, args, 6)
         n_weights = cgutils.unpack_tuple(builder, arrays[2].shape, 1)[0]
         flag_values = [context.cast(builder, args[i], sig.args[i], types.int64) for i in (7, 8)]
-        _call(context, builder, sig, args, ir.VoidType(),
+        call(context, builder, sig, args, ir.VoidType(),
               [a.data for a in arrays] + shape + [n_weights] + flag_values)
         return context.get_dummy_value()
 
@@ -177,7 +151,7 @@ def call_metric(typingctx, address, outputs, targets, parameters, iparam, fparam
     dtype. Returns a float64.
     """
     arrays = (outputs, targets, parameters)
-    if not (_c_arrays(arrays, (2, 2, 1)) and isinstance(address, types.Integer)
+    if not (c_arrays(arrays, (2, 2, 1)) and isinstance(address, types.Integer)
             and isinstance(iparam, types.Integer) and isinstance(fparam, types.Float)):
         return None
     signature = types.float64(address, *arrays, iparam, fparam)
@@ -186,7 +160,7 @@ def call_metric(typingctx, address, outputs, targets, parameters, iparam, fparam
         arrays, shape = _batch_values(context, builder, sig, args, 3)
         iparam_value = context.cast(builder, args[4], sig.args[4], types.int64)
         fparam_value = context.cast(builder, args[5], sig.args[5], types.float64)
-        return _call(context, builder, sig, args, ir.DoubleType(),
+        return call(context, builder, sig, args, ir.DoubleType(),
                      [a.data for a in arrays] + shape + [iparam_value, fparam_value])
 
     return signature, codegen
