@@ -509,7 +509,7 @@ class Engine:
         width = 2 + metrics_i.shape[0]
         sums = np.zeros((n_epochs, width))
         val_sums = np.zeros((n_epochs, width))
-        X, Y, SW, lp, Xv, Yv, SWv = self._in_own_dtype(X, Y, SW, lp, *validation)
+        Xv, Yv, SWv = validation
         rows = min(batch_size, X.shape[0])
         if Xv.shape[0] > 0:
             rows = max(rows, min(val_batch_size, Xv.shape[0]))
@@ -542,21 +542,11 @@ class Engine:
                                                               self.dtype)
         return self._activation_addresses
 
-    def _in_own_dtype(self, *arrays):
-        """``arrays`` in the engine's float dtype, copying only those in another one.
-
-        Data arrive in the dtype of ``fastmlp.config.floatx()``, which may have changed
-        since the model was built; the model keeps computing in its own dtype, as Keras
-        layers do.
-        """
-        return tuple(np.asarray(a, dtype=self.dtype) for a in arrays)
-
     def predict(self, X, batch_size, out):
         """Write the model's outputs for ``X`` into ``out`` (shape ``(N, units)``).
 
         Returns False, with ``out`` partly written, if ``X`` holds NaN or infinity.
         """
-        X, = self._in_own_dtype(X)
         self._reserve(min(batch_size, X.shape[0]))
         return predict_kernel(X, batch_size, self.layout.table, self._activation_fns(),
                               self.params, self.a_ws, self.z_ws, self.a_off, self.z_off, out)
@@ -572,7 +562,6 @@ class Engine:
             False if ``X`` holds NaN or infinity; ``sums`` are then partial.
         """
         sums = np.zeros(2 + metrics_i.shape[0])
-        X, Y, SW, lp = self._in_own_dtype(X, Y, SW, lp)
         self._reserve(min(batch_size, X.shape[0]))
         score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
         finite = evaluate_kernel(X, Y, SW, batch_size, self.layout.table, self._activation_fns(),

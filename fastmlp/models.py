@@ -285,8 +285,14 @@ class Sequential:
 
     # ------------------------------------------------------------------ data checks
 
+    def _float_dtype(self):
+        """The float dtype that data are converted to: the parameters' once the model is
+        built, ``floatx`` before. A built model keeps computing in its own dtype when
+        ``floatx`` changes afterwards, as Keras layers do."""
+        return self.engine.dtype if self.engine is not None else config.float_dtype()
+
     def _inputs(self, owner, x):
-        dtype = config.float_dtype()
+        dtype = self._float_dtype()
         x = self._input_array(owner, x, dtype)
         width = self.input_width
         if width is not None and x.shape[1] != width:
@@ -305,7 +311,7 @@ class Sequential:
 
     def _targets(self, owner, y, n_out):
         """Return ``(Y, y_ndim, y_last)``: targets as a 2-D float array and their given shape."""
-        dtype = config.float_dtype()
+        dtype = self._float_dtype()
         Y = float_array(owner, "y", y, dtype, ndim_choices=(1, 2))
         y_ndim = Y.ndim
         y_last = Y.shape[1] if Y.ndim == 2 else 1
@@ -330,7 +336,7 @@ class Sequential:
         return np.ascontiguousarray(Y), y_ndim, y_last
 
     def _sample_weights(self, owner, sample_weight, n):
-        dtype = config.float_dtype()
+        dtype = self._float_dtype()
         if sample_weight is not None:
             sw = float_array(owner, "sample_weight", sample_weight, dtype, ndim_choices=(1, 2))
             sw = sw.reshape(sw.shape[0], -1)
@@ -367,7 +373,7 @@ class Sequential:
         table_i = np.array([[m.table_row()[0], m.table_row()[1]] for m in compiled],
                            dtype=np.int64).reshape(-1, 2)
         table_f = np.array([m.table_row()[2] for m in compiled],
-                           dtype=config.float_dtype()).reshape(-1)
+                           dtype=self._float_dtype()).reshape(-1)
         return compiled, python, table_i, table_f
 
     def _metric_names(self, compiled, python):
@@ -383,7 +389,7 @@ class Sequential:
         fused = not self.loss.from_logits and (self.loss.code, last) in _FUSED_PAIRS
         settings = np.array([self.loss.code, int(self.loss.from_logits), int(fused)],
                             dtype=np.int64)
-        return settings, self.loss.parameters(config.float_dtype())
+        return settings, self.loss.parameters(self._float_dtype())
 
     def _require_compiled(self, owner):
         if not self.compiled:
