@@ -13,16 +13,14 @@ costs no time beyond the noise (the median of 15 fits: 416 ms unchecked, 413 ms
 checked per batch, 424 ms checked beforehand).
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    TINY_ACTIVATIONS, adagrad_update_inline, adam_update, adam_update_inline, bias_gradient,
-    clip_gradients, copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul,
-    matmul_nt, matmul_tn, relu_backward_bias_gradient, rmsprop_update_inline, rows_finite,
-    sgd_update, sgd_update_inline, shuffle_order,
+    TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients, copy_rows,
+    dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt, matmul_tn,
+    relu_backward_bias_gradient, rmsprop_update, rows_finite, set_adam_alpha, sgd_update,
+    shuffle_order,
 )
 from .kernels.activation_callbacks import BACKWARD, FORWARD
 from .kernels.activation_callbacks import addresses as activation_addresses
@@ -30,15 +28,10 @@ from .kernels.activation_callbacks import call_backward, call_forward
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
-from .kernels.updates import adagrad_update_estimated, load as load_updates
-from .kernels.updates import rmsprop_update_estimated
+from .kernels.updates import ADAGRAD, ADAM, RMSPROP, SGD, call_update
+from .kernels.updates import address as update_address
 from .kernels.views import borrowed, row, row_block, view1d, view2d
 from .params import ACT, B_OFFSET, DENSE, KIND, N_IN, N_OUT, W_OFFSET
-
-SGD = 0
-RMSPROP = 1
-ADAGRAD = 2
-ADAM = 3
 
 #: Number of slot buffers each optimizer code uses.
 SLOT_ROWS = {SGD: 1, RMSPROP: 3, ADAGRAD: 1, ADAM: 3}
@@ -52,10 +45,10 @@ LOSS_CODE, LOSS_LOGITS, LOSS_FUSED = range(3)
 #: ``dense_backward_small``) and the optimizer update is inlined into the step.
 #: For XOR-sized models separate passes and calls cost more than the arithmetic:
 #: XOR took 240 ns per step this way against 350-430 ns with the general kernels.
-#: Each path has its own compiled driver (:func:`_training_driver`), so neither
-#: adds to the other's first compile. Inlining the generic activation and loss
-#: kernels as well was measured and dropped: 10-30 ns less per step, but the first
-#: compile went from 19 s to 32-41 s.
+#: Each path has its own compiled drivers (:func:`_training_driver`; the tiny path
+#: one per optimizer), so neither adds to the other's first compile. Inlining the
+#: generic activation and loss kernels as well was measured and dropped: 10-30 ns
+#: less per step, but the first compile went from 19 s to 32-41 s.
 TINY_UNITS = 8
 
 #: ``predict`` and ``evaluate`` without a batch size run up to this many rows per
@@ -71,7 +64,7 @@ _INLINE = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
 def _batch_passes(tiny):
-    """The forward pass, backward pass and update of one batch, for one training path.
+    """The forward and backward pass of one batch, for one training path.
 
     Parameters
     ----------
@@ -80,7 +73,7 @@ def _batch_passes(tiny):
 
     Returns
     -------
-    forward, backward, apply_update : numba dispatchers (``inline="always"``)
+    forward, backward : numba dispatchers (``inline="always"``)
         With ``tiny`` a constant of their code.
 
     Notes
@@ -158,39 +151,11 @@ def _batch_passes(tiny):
                 if l > 0:
                     matmul_nt(d, view2d(params, w_at, n_in, n_out), d_in)
 
-    # The tiny path inlines exact updates; the general path calls the kernels (RMSprop
-    # and Adagrad through the square-root estimate).
-    if tiny:
-        sgd, rmsprop = sgd_update_inline, rmsprop_update_inline
-        adagrad, adam = adagrad_update_inline, adam_update_inline
-    else:
-        sgd, rmsprop = sgd_update, rmsprop_update_estimated
-        adagrad, adam = adagrad_update_estimated, adam_update
-
-    @njit(**_INLINE)
-    def apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes, step):
-        """Clip the gradients, then apply optimizer ``opt``'s update for step ``step``
-        (0-based)."""
-        clip_gradients(grads, var_offsets, var_sizes, clip)
-        # SGD and Adagrad have one slot row, RMSprop and Adam three.
-        s0, s1, s2 = row(slots, 0), row(slots, 1 % slots.shape[0]), row(slots, 2 % slots.shape[0])
-        if opt == ADAM:
-            t = step + 1.0
-            h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
-        if opt == SGD:
-            sgd(params, grads, s0, h)
-        elif opt == RMSPROP:
-            rmsprop(params, grads, s0, s1, s2, h)
-        elif opt == ADAGRAD:
-            adagrad(params, grads, s0, h)
-        else:
-            adam(params, grads, s0, s1, s2, h)
-
-    return forward, backward, apply_update
+    return forward, backward
 
 
-_forward, _backward, _apply_update = _batch_passes(tiny=False)
-_forward_tiny, _backward_tiny, _apply_update_tiny = _batch_passes(tiny=True)
+_forward, _backward = _batch_passes(tiny=False)
+_forward_tiny, _backward_tiny = _batch_passes(tiny=True)
 
 
 @njit(**_INLINE)
@@ -286,30 +251,38 @@ def predict_kernel(X, batch_size, layers, act_fns, params, a_ws, z_ws, a_off, z_
     return True
 
 
-def _training_driver(tiny):
+def _training_driver(tiny, opt=None):
     """The compiled training loop for the tiny path (``tiny``) or the general one.
 
     ``tiny`` is a constant of the compiled code (see :data:`TINY_UNITS`): Numba
     drops the other path's branches before compiling, so a model compiles only the
     kernels of its own path. With both paths in one driver, the driver's compile
     (Numba's compile events, cold cache) took 22.8 s for a 2-2-1 sigmoid model and
-    22.7 s for a 20-64-1 relu model; with one path each, 17.4 s and 19.8 s. Numba's
-    disk cache keeps the two drivers apart: it keys a closure's entries by the
-    values the closure captures.
+    22.7 s for a 20-64-1 relu model; with one path each, 17.4 s and 19.8 s.
+
+    The tiny path inlines the update of optimizer code ``opt``, also a constant, so
+    it has a driver per optimizer; the general path calls the update callback it is
+    given (see :mod:`.kernels.updates`). With every optimizer's update in the
+    drivers, the first fit of a 2-2-1 sigmoid model with SGD took 9.1-9.4 s and of
+    a 20-32-1 relu model with validation 12.3-12.9 s; this way 7.9-8.2 s and
+    10.5-11.0 s (two cold processes of each, alternating). Numba's disk cache keeps
+    the drivers apart: it keys a closure's entries by the values the closure
+    captures.
     """
 
     @njit(**_JIT)
     def fit_epochs_kernel(X, Y, SW, order, seeds, batch_size, n_epochs, layers, act_fns, params,
-                          grads, slots, opt, h, clip, var_offsets, var_sizes, step, a_ws, z_ws,
-                          d_ws, a_off, z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f,
+                          grads, slots, update_fn, h, clip, var_offsets, var_sizes, step, a_ws,
+                          z_ws, d_ws, a_off, z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f,
                           score_fns, sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums,
                           val_preds, check_rows):
         """Train ``n_epochs`` epochs; return the optimizer step count and whether the
         inputs were finite.
 
-        See :meth:`Engine.fit_epochs` for the arguments. With ``check_rows``, the first
-        epoch stops at the first batch of ``X`` or ``Xv`` that holds NaN or infinity,
-        and returns False.
+        See :meth:`Engine.fit_epochs` for the arguments; ``update_fn`` is the address
+        of the general path's update callback (see :func:`.kernels.updates.address`),
+        which the tiny path ignores. With ``check_rows``, the first epoch stops at the
+        first batch of ``X`` or ``Xv`` that holds NaN or infinity, and returns False.
         """
         # Every buffer the batch loop hands to the inlined helpers is borrowed (see
         # kernels.views): XOR's fit took 2.9-3.0 ms with their reference counting and
@@ -365,13 +338,21 @@ def _training_driver(tiny):
                 if tiny:
                     _backward_tiny(layers, act_fns, params, grads, x0, a_ws, z_ws, d_ws, a_off,
                                    z_off, nb, fused)
-                    _apply_update_tiny(opt, params, grads, slots, h, clip, var_offsets,
-                                       var_sizes, step)
                 else:
                     _backward(layers, act_fns, params, grads, x0, a_ws, z_ws, d_ws, a_off, z_off,
                               nb, fused)
-                    _apply_update(opt, params, grads, slots, h, clip, var_offsets, var_sizes,
-                                  step)
+                clip_gradients(grads, var_offsets, var_sizes, clip)
+                if not tiny:
+                    call_update(update_fn, params, grads, slots, h, step)
+                elif opt == SGD:
+                    sgd_update(params, grads, row(slots, 0), h)
+                elif opt == RMSPROP:
+                    rmsprop_update(params, grads, row(slots, 0), row(slots, 1), row(slots, 2), h)
+                elif opt == ADAGRAD:
+                    adagrad_update(params, grads, row(slots, 0), h)
+                else:
+                    set_adam_alpha(h, step)
+                    adam_update(params, grads, row(slots, 0), row(slots, 1), row(slots, 2), h)
                 step += 1
             if Xv.shape[0] > 0:
                 check = check_rows and e == 0
@@ -384,9 +365,9 @@ def _training_driver(tiny):
     return fit_epochs_kernel
 
 
-#: The training loops of the general and the tiny path.
+#: The training loop of the general path, and of the tiny path by optimizer code.
 fit_epochs_kernel = _training_driver(tiny=False)
-fit_epochs_tiny_kernel = _training_driver(tiny=True)
+fit_epochs_tiny_kernels = {opt: _training_driver(tiny=True, opt=opt) for opt in SLOT_ROWS}
 
 
 def row_order(n, shuffle):
@@ -521,14 +502,13 @@ class Engine:
         score_fns = scoring_addresses(loss[LOSS_CODE], metrics_i, self.dtype)
         state = optimizer_state
         if self.takes_tiny_path():
-            driver = fit_epochs_tiny_kernel
+            driver, update_fn = fit_epochs_tiny_kernels[state.code], 0
         else:
-            load_updates()  # the general path's RMSprop and Adagrad callbacks
-            driver = fit_epochs_kernel
+            driver, update_fn = fit_epochs_kernel, update_address(state.code, self.dtype)
         state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table,
             self._activation_fns(), self.params,
-            self.grads, state.slots, state.code, state.hyper, state.clip, self.layout.var_offsets,
+            self.grads, state.slots, update_fn, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f, score_fns, sums,
             self.row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows,

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import engine
 from ._validation import number_in, unknown_name
+from .kernels.updates import HYPER_SIZE
 
 
 class OptimizerState:
@@ -102,7 +103,8 @@ class Optimizer:
         slots = np.full((rows, n_params), self.initial_slot_value(), dtype=dtype)
         clip = np.array([v if v is not None else -1.0 for v in
                          (self.clipnorm, self.clipvalue, self.global_clipnorm)], dtype=dtype)
-        self.state = OptimizerState(self.code, slots, np.zeros(8, dtype=dtype), clip)
+        hyper = np.zeros(HYPER_SIZE, dtype=dtype)
+        self.state = OptimizerState(self.code, slots, hyper, clip)
         self.refresh()
         return self.state
 

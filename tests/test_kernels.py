@@ -18,8 +18,6 @@ import reference as ref
 
 from fastmlp.kernels import activation_callbacks, blas, cpu, scalar, scoring, updates
 
-updates.load()  # the estimated updates are called directly below
-
 DTYPES = [np.float32, np.float64]
 PAR = 32768  # a "large" buffer: long vectorised loops
 
@@ -842,42 +840,69 @@ def _check_steps(kernel_step, reference, params, grads_seq, dtype):
                                    else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)
 
 
+@njit
+def _run_update(address, params, grads, slots, h, step):
+    updates.call_update(address, params, grads, slots, h, step)
+
+
+def _hyperparameters(values, dtype):
+    """``values`` padded with zeros to the length every update callback reads."""
+    h = np.zeros(updates.HYPER_SIZE, dtype)
+    h[:len(values)] = values
+    return h
+
+
+def _update_step(opt, through_callback, params, slots, h):
+    """One update of ``params`` by optimizer ``opt``: its :mod:`fastmlp.kernels.cpu`
+    kernel as the tiny path inlines it, or the general path's callback (RMSprop and
+    Adagrad through the square-root estimate). ``slots`` holds the slot rows."""
+    kernel = {updates.SGD: cpu.sgd_update, updates.RMSPROP: cpu.rmsprop_update,
+              updates.ADAGRAD: cpu.adagrad_update}[opt]
+    if through_callback:
+        address = updates.address(opt, params.dtype)
+        return lambda g: _run_update(address, params, g, slots, h, 0)
+    return lambda g: kernel(params, g, *slots, h)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.7, True)])
-def test_sgd_update(n, momentum, nesterov, dtype):
+@pytest.mark.parametrize("through_callback", [False, True])
+def test_sgd_update(n, momentum, nesterov, dtype, through_callback):
     params, grads = _opt_arrays(n, dtype)
-    slot = np.zeros(n, dtype)
-    h = np.array([0.05, momentum, float(nesterov)], dtype)
+    slots = np.zeros((1, n), dtype)
+    h = _hyperparameters([0.05, momentum, float(nesterov)], dtype)
     reference = ref.SGD(0.05, momentum, nesterov)
-    _check_steps(lambda g: cpu.sgd_update(params, g, slot, h), reference, params, grads, dtype)
-    assert slot.dtype == dtype
+    step = _update_step(updates.SGD, through_callback, params, slots, h)
+    _check_steps(step, reference, params, grads, dtype)
+    assert slots.dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
 @pytest.mark.parametrize("momentum,centered", [(0.0, False), (0.0, True), (0.5, False),
                                                (0.5, True)])
-@pytest.mark.parametrize("kernel", [cpu.rmsprop_update, updates.rmsprop_update_estimated])
-def test_rmsprop_update(n, momentum, centered, dtype, kernel):
+@pytest.mark.parametrize("through_callback", [False, True])
+def test_rmsprop_update(n, momentum, centered, dtype, through_callback):
     params, grads = _opt_arrays(n, dtype, seed=1)
-    velocity, average, mom = (np.zeros(n, dtype) for _ in range(3))
+    slots = np.zeros((3, n), dtype)  # velocity, average gradient, momentum
     rho, lr, eps = 0.8, 0.01, 1e-7
-    h = np.array([lr, rho, 1 - rho, momentum, eps, float(centered)], dtype)
+    h = _hyperparameters([lr, rho, 1 - rho, momentum, eps, float(centered)], dtype)
     reference = ref.RMSprop(lr, rho, momentum, eps, centered)
-    _check_steps(lambda g: kernel(params, g, velocity, average, mom, h), reference,
-                 params, grads, dtype)
+    step = _update_step(updates.RMSPROP, through_callback, params, slots, h)
+    _check_steps(step, reference, params, grads, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
-@pytest.mark.parametrize("kernel", [cpu.adagrad_update, updates.adagrad_update_estimated])
-def test_adagrad_update(n, dtype, kernel):
+@pytest.mark.parametrize("through_callback", [False, True])
+def test_adagrad_update(n, dtype, through_callback):
     params, grads = _opt_arrays(n, dtype, seed=2)
-    accumulator = np.full(n, 0.1, dtype)
-    h = np.array([0.02, 1e-7], dtype)
+    slots = np.full((1, n), 0.1, dtype)
+    h = _hyperparameters([0.02, 1e-7], dtype)
     reference = ref.Adagrad(0.02, 0.1, 1e-7)
-    _check_steps(lambda g: kernel(params, g, accumulator, h), reference, params, grads, dtype)
+    step = _update_step(updates.ADAGRAD, through_callback, params, slots, h)
+    _check_steps(step, reference, params, grads, dtype)
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -930,37 +955,47 @@ def test_estimated_updates_stay_within_4_ulp_of_the_exact_ones(centered):
     average = np.zeros(n, f)
     lr, eps = f(0.01), f(1e-7)
     params = np.zeros(n, f)
-    h = np.array([lr, 0.8, 0.2, 0.0, eps, float(centered)], f)
-    updates.rmsprop_update_estimated(params, g, velocity, average, np.zeros(0, f), h)
+    h = _hyperparameters([lr, 0.8, 0.2, 0.0, eps, float(centered)], f)
+    slots = np.stack([velocity, average, np.zeros(n, f)])
+    _run_update(updates.address(updates.RMSPROP, f), params, g, slots, h, 0)
+    velocity, average = slots[0], slots[1]
     denominator = velocity.astype(np.float64) - average.astype(np.float64) ** 2 + eps
     exact = (-(np.float64(lr) * g / np.sqrt(denominator))).astype(f)
     assert _ulps_apart(params, exact).max() <= 4
     assert not np.array_equal(params, exact)  # the estimate is in use
 
-    accumulator = velocity.copy()
+    slots = velocity[np.newaxis].copy()
     params[:] = 0
-    updates.adagrad_update_estimated(params, g, accumulator, np.array([lr, eps], f))
-    exact = (-(np.float64(lr) * g / np.sqrt(accumulator.astype(np.float64) + eps))).astype(f)
+    h = _hyperparameters([lr, eps], f)
+    _run_update(updates.address(updates.ADAGRAD, f), params, g, slots, h, 0)
+    exact = (-(np.float64(lr) * g / np.sqrt(slots[0].astype(np.float64) + eps))).astype(f)
     assert _ulps_apart(params, exact).max() <= 4
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", OPT_SIZES)
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_update(n, amsgrad, dtype):
+@pytest.mark.parametrize("through_callback", [False, True])
+def test_adam_update(n, amsgrad, dtype, through_callback):
+    """Adam's steps, with the bias correction of each step's ``alpha`` set from the
+    step count: by ``set_adam_alpha`` and the kernel, as the tiny path runs them, or
+    by the general path's callback."""
     params, grads = _opt_arrays(n, dtype, seed=3)
-    m, v, vhat = (np.zeros(n, dtype) for _ in range(3))
+    slots = np.zeros((3, n), dtype)
+    m, v, vhat = slots
     lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-7
-    h = np.array([lr, 1 - b1, 1 - b2, eps, float(amsgrad), b1, b2, 0.0], dtype)
+    h = _hyperparameters([lr, 1 - b1, 1 - b2, eps, float(amsgrad), b1, b2], dtype)
     reference = ref.Adam(lr, b1, b2, eps, amsgrad)
+    address = updates.address(updates.ADAM, dtype)
 
-    # The caller sets alpha = lr * sqrt(1 - b2**t) / (1 - b1**t) before step t.
     expected = [params.astype(np.float64)]
-    for t, g in enumerate(grads, start=1):
-        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    for step, g in enumerate(grads):
         expected = reference.apply(expected, [g.astype(np.float64)])
-        h[7] = alpha
-        cpu.adam_update(params, g.copy(), m, v, vhat, h)
+        if through_callback:
+            _run_update(address, params, g.copy(), slots, h, step)
+        else:
+            cpu.set_adam_alpha(h, step)
+            cpu.adam_update(params, g.copy(), m, v, vhat, h)
         assert params.dtype == dtype
         np.testing.assert_allclose(params, expected[0], rtol=1e-5 if dtype == np.float32
                                    else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-13)

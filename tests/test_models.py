@@ -670,7 +670,7 @@ import json
 import numpy as np
 import fastmlp
 from fastmlp import engine
-from fastmlp.kernels import addressed
+from fastmlp.kernels import addressed, updates
 
 def weights_after_fit(features, units, optimizer):
     fastmlp.utils.set_random_seed(0)
@@ -683,18 +683,24 @@ def weights_after_fit(features, units, optimizer):
     return [w.tolist() for w in model.get_weights()]
 
 weights = [weights_after_fit(2, 3, "adam"), weights_after_fit(20, 32, "rmsprop")]
-drivers = [engine.fit_epochs_tiny_kernel, engine.fit_epochs_kernel]
+drivers = [engine.fit_epochs_tiny_kernels[engine.ADAM], engine.fit_epochs_kernel]
+others = [d for d in engine.fit_epochs_tiny_kernels.values() if d not in drivers]
 print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
+                  "others_compiled": sum(len(d.overloads) for d in others),
                   "callbacks_loaded": [c.cache_hits for c in addressed.made()],
+                  "update_callbacks": [[key[1], str(key[2])] for key in addressed._made
+                                       if key[0] is updates._update_callback],
                   "weights": weights}))
 """
 
 
-def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
-    """The two training drivers are one closure compiled twice; in a new process each
-    must load its own compiled code from the cache, not the other's, and so must the
-    loss and activation callbacks they call. The process that compiles them (into an empty cache) trains
-    the same weights as the one that loads them."""
+def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
+    """The training drivers are one closure compiled for the general path and, once
+    per optimizer, for the tiny path; in a new process each must load its own
+    compiled code from the cache, not another's, and so must the loss, activation
+    and update callbacks they call. A process compiles only the drivers and the
+    update callback its models use, and the one that compiles them (into an empty
+    cache) trains the same weights as the one that loads them."""
     script = tmp_path / "drivers.py"
     script.write_text(_DRIVER_CACHE_SCRIPT)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
@@ -705,8 +711,14 @@ def test_tiny_and_general_drivers_load_apart_from_the_disk_cache(tmp_path):
         assert done.returncode == 0, done.stderr
         runs.append(json.loads(done.stdout))
     assert runs[0]["loaded"] == [0, 0] and runs[1]["loaded"] == [1, 1]
+    # The tiny path's other optimizers, and the general path's other updates, were
+    # not compiled.
+    assert runs[0]["others_compiled"] == runs[1]["others_compiled"] == 0
+    rmsprop_float32 = [[engine_module.RMSPROP, "float32"]]
+    assert runs[0]["update_callbacks"] == runs[1]["update_callbacks"] == rmsprop_float32
     callbacks = len(runs[0]["callbacks_loaded"])
-    assert callbacks >= 5  # the loss, and the forward and backward passes of two activations
+    # The loss, the forward and backward passes of two activations, and RMSprop.
+    assert callbacks >= 6
     assert runs[0]["callbacks_loaded"] == [0] * callbacks
     assert runs[1]["callbacks_loaded"] == [1] * callbacks
     assert runs[1]["weights"] == runs[0]["weights"]

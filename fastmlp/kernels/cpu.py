@@ -47,23 +47,13 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 # Small kernels called every training step (copies, products, gradient clipping)
 # are inlined into the compiled drivers: a call between separately compiled
 # functions costs tens of nanoseconds, which for tiny networks is more than the
-# step's arithmetic. Kernels whose loops must vectorise (optimizer updates,
-# activation backward, bias gradient) stay separate: inlined, LLVM could no longer
-# prove their buffers distinct and left the loops scalar (the 'small' benchmark's
-# step: 9.1 us inlined, 7.0 us separate). So do the activation, loss and metric
-# kernels, which are compiled apart, one callback per activation, loss or metric,
-# and called by address (see .activation_callbacks and .scoring).
+# step's arithmetic. Kernels whose loops must vectorise (bias gradient) stay
+# separate: inlined, LLVM could no longer prove their buffers distinct and left the
+# loops scalar (the 'small' benchmark's step: 9.1 us inlined, 7.0 us separate). So
+# do the activation, loss, metric and optimizer kernels, which are inlined into
+# callbacks of their own, one per activation, loss, metric or optimizer, and called
+# by address (see .activation_callbacks, .scoring and .updates).
 _STEP = {"cache": True, "error_model": "numpy", "inline": "always"}
-
-
-def _inline_twin(kernel):
-    """``kernel`` compiled again, to be inlined into its caller.
-
-    The training driver calls these twins instead of the out-of-line kernels when
-    every layer is tiny (see ``fastmlp.engine.TINY_UNITS``): there a call costs
-    more than the arithmetic, and loops of a few elements need no vectorising.
-    """
-    return njit(**_INLINE)(kernel.py_func)
 
 
 # ----------------------------------------------------------------------------- data
@@ -965,7 +955,7 @@ def clip_gradients(grads, var_offsets, var_sizes, clip):
             grads[i] = min(max(grads[i], -clipvalue), clipvalue)
 
 
-@njit(**_SERIAL)
+@njit(**_INLINE)
 def sgd_update(params, grads, momentum_slot, h):
     """Keras SGD step over the flat buffer.
 
@@ -992,10 +982,10 @@ def sgd_update(params, grads, momentum_slot, h):
             params[i] += m
 
 
-# RMSprop and Adagrad here divide by the exactly rounded square root, as Keras does;
-# the tiny path inlines them. The general path runs the same loops through the
-# reciprocal square-root estimate, each as one compiled callback (see .updates).
-@njit(**_SERIAL)
+# RMSprop and Adagrad here divide by the exactly rounded square root, as Keras does.
+# The general path compiles the same loops with the reciprocal square-root estimate
+# (see .updates).
+@njit(**_INLINE)
 def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
     """Keras RMSprop step (epsilon inside the square root).
 
@@ -1036,7 +1026,7 @@ def rmsprop_update(params, grads, velocity, average_grad, momentum_slot, h):
             params[i] -= lr * g / np.sqrt(v + eps)
 
 
-@njit(**_SERIAL)
+@njit(**_INLINE)
 def adagrad_update(params, grads, accumulator, h):
     """Keras Adagrad step (epsilon inside the square root).
 
@@ -1055,7 +1045,7 @@ def adagrad_update(params, grads, accumulator, h):
         params[i] -= lr * g / np.sqrt(acc + eps)
 
 
-@njit(**_SERIAL)
+@njit(**_INLINE)
 def adam_update(params, grads, m_slot, v_slot, vhat_slot, h):
     """Keras Adam step in the epsilon-hat form.
 
@@ -1080,6 +1070,14 @@ def adam_update(params, grads, m_slot, v_slot, vhat_slot, h):
             v = max(vhat_slot[i], v)
             vhat_slot[i] = v
         params[i] -= alpha * m / (np.sqrt(v) + eps)
+
+
+@njit(**_INLINE)
+def set_adam_alpha(h, step):
+    """Set ``h[7]``, :func:`adam_update`'s ``alpha``, for the update after ``step``
+    updates (``h`` as :func:`adam_update` reads it)."""
+    t = step + 1.0
+    h[7] = h[0] * math.sqrt(1.0 - h[6] ** t) / (1.0 - h[5] ** t)
 
 
 # ------------------------------------------------------------ whole-array helpers
@@ -1210,11 +1208,3 @@ def dense_backward_small(X, W, A, act, skip_activation, D, dW, db, use_bias, D_i
                 for j in range(1, m):
                     total += d[j] * W[i, j]
                 d_in[i] = total
-
-
-# ------------------------------------------------------ inlined twins (tiny layers)
-
-sgd_update_inline = _inline_twin(sgd_update)
-rmsprop_update_inline = _inline_twin(rmsprop_update)
-adagrad_update_inline = _inline_twin(adagrad_update)
-adam_update_inline = _inline_twin(adam_update)

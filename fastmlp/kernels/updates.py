@@ -1,166 +1,119 @@
-"""RMSprop and Adagrad updates of the general path, each compiled once and called by address.
+"""The general path's optimizer updates: a compiled callback per optimizer and dtype.
 
-Both updates divide by a square root. With LLVM's ``arcp`` flag the division goes
-through the reciprocal square-root estimate and a Newton step, which made the
-RMSprop update over 235k parameters take 48 us instead of 68 (on the 2-core test
-machine). But the estimate rounds differently in each compiled copy of a loop: a
-Numba kernel called from a driver is compiled on its own and also linked into the
-driver, and which copy runs depended on whether the process compiled the kernels
-or loaded them from the disk cache (after one mnist-shape epoch, 125,569 of 235,146
-weights differed in their last bits between the two).
+Each update (SGD, RMSprop, Adagrad, Adam) of the general path is a C callback
+(``numba.cfunc``) with the optimizer's code a constant of its code, so that Numba
+compiles that optimizer's loops alone, the first time a model uses it, and caches
+them on disk like the other kernels. The general path's driver gets the callback's
+address as an argument (:func:`address`) and calls it through :func:`call_update`,
+so it links the code of no optimizer (see :mod:`.addressed`). The tiny path's
+drivers, one per optimizer, inline the update instead (see ``fastmlp.engine``):
+there a call costs more than the arithmetic (XOR took 2.0-2.1 ms calling the
+callback, 1.75-1.78 ms inlining the update).
 
-So the estimated updates here are C callbacks (``numba.cfunc``), each a single
-compiled copy whose address a small table holds. Compiled code reads the address
-at run time under the fixed symbol name :data:`TABLE_SYMBOL` (as :mod:`.blas` does
-for NumPy's BLAS) and calls it, so every process and every caller runs the same
-machine code, cached on disk like the other kernels. Each increment stays within a
-few ulp of the exactly rounded one. The tiny path keeps the exact arithmetic of
-:func:`.cpu.rmsprop_update` and :func:`.cpu.adagrad_update`, inlined into its
-driver (there a call costs more than the arithmetic).
-
-The table's name and layout are compiled into the callers: after changing them in
-a source checkout, clear the Numba caches (``__pycache__/*.nbi``, ``*.nbc``).
+RMSprop and Adagrad divide by a square root. With LLVM's ``arcp`` flag the
+division goes through the reciprocal square-root estimate and a Newton step, which
+made the RMSprop update over 235k parameters take 48 us instead of 68 (on the
+2-core test machine). But the estimate rounds differently in each compiled copy of
+a loop: when the drivers called a Numba kernel, it was compiled on its own and also
+linked into the driver, and which copy ran depended on whether the process compiled
+the kernels or loaded them from the disk cache (after one mnist-shape epoch,
+125,569 of 235,146 weights differed in their last bits between the two). A callback
+is a single compiled copy, so every process runs the same machine code. Each
+estimated increment stays within a few ulp of the exactly rounded one. The general
+path uses the estimate; the tiny path keeps Keras's exact arithmetic.
 """
 
-import ctypes
-
-import llvmlite.binding as llvm
 from llvmlite import ir
-from numba import carray, cfunc, njit, types
+from numba import carray, cfunc, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .cpu import adagrad_update_inline, rmsprop_update_inline
+from .addressed import address_of, c_arrays, call, numba_float
+from .cpu import adagrad_update, adam_update, rmsprop_update, set_adam_alpha, sgd_update
 
-__all__ = ["load", "rmsprop_update_estimated", "adagrad_update_estimated", "TABLE_SYMBOL"]
+__all__ = ["address", "call_update", "SGD", "RMSPROP", "ADAGRAD", "ADAM", "HYPER_SIZE"]
 
-#: Name under which compiled code finds the table of update addresses.
-TABLE_SYMBOL = "fastmlp_update_functions"
+#: Optimizer codes.
+SGD, RMSPROP, ADAGRAD, ADAM = range(4)
 
-_DTYPES = (types.float32, types.float64)
-_RMSPROP, _ADAGRAD = 0, 1
-_ESTIMATE = {"cache": True, "error_model": "numpy", "fastmath": {"arcp"}}
+#: Length of the hyperparameter array every update takes (Adam's, the longest; see
+#: :func:`.cpu.adam_update`).
+HYPER_SIZE = 8
 
-
-def _rmsprop_callback(dtype):
-    """RMSprop over raw buffers: ``(params, grads, velocity, average_grad, momentum_slot,
-    h, n, n_average, n_momentum)``."""
-    p = types.CPointer(dtype)
-    signature = types.void(p, p, p, p, p, p, types.intp, types.intp, types.intp)
-
-    def update(params, grads, velocity, average_grad, momentum_slot, h, n, n_average,
-               n_momentum):
-        # The tiny path's inlined twin, compiled here with the callback's flags.
-        rmsprop_update_inline(carray(params, n), carray(grads, n), carray(velocity, n),
-                              carray(average_grad, n_average), carray(momentum_slot, n_momentum),
-                              carray(h, 6))
-
-    return cfunc(signature, **_ESTIMATE)(update)
+_FLAGS = {"cache": True, "error_model": "numpy"}
 
 
-def _adagrad_callback(dtype):
-    """Adagrad over raw buffers: ``(params, grads, accumulator, h, n)``."""
-    p = types.CPointer(dtype)
-    signature = types.void(p, p, p, p, types.intp)
+def _update_callback(opt, dtype):
+    """The update of optimizer ``opt`` over ``dtype`` buffers, on ``(params, grads,
+    slots, hyper, size, n_slots, step)``: ``slots`` holds ``n_slots`` rows of ``size``
+    values (the optimizer's slot buffers, in the order of its :mod:`.cpu` kernel),
+    ``hyper`` the :data:`HYPER_SIZE` hyperparameters, and ``step`` the number of
+    updates applied before this one. RMSprop and Adagrad divide through the
+    square-root estimate."""
+    p, n = types.CPointer(dtype), types.intp
+    signature = types.void(p, p, p, p, n, n, types.int64)
 
-    def update(params, grads, accumulator, h, n):
-        adagrad_update_inline(carray(params, n), carray(grads, n), carray(accumulator, n),
-                              carray(h, 2))
+    def update(params, grads, slots, hyper, size, n_slots, step):
+        P, G, h = carray(params, size), carray(grads, size), carray(hyper, HYPER_SIZE)
+        S = carray(slots, (n_slots, size))
+        # SGD and Adagrad have one slot row, RMSprop and Adam three.
+        if opt == SGD:
+            sgd_update(P, G, S[0], h)
+        elif opt == RMSPROP:
+            rmsprop_update(P, G, S[0], S[1], S[2], h)
+        elif opt == ADAGRAD:
+            adagrad_update(P, G, S[0], h)
+        else:
+            set_adam_alpha(h, step)
+            adam_update(P, G, S[0], S[1], S[2], h)
 
-    return cfunc(signature, **_ESTIMATE)(update)
+    # The flags follow from opt, which keys the disk cache (the flags do not).
+    flags = {**_FLAGS, "fastmath": {"arcp"}} if opt in (RMSPROP, ADAGRAD) else _FLAGS
+    return cfunc(signature, **flags)(update)
 
 
-# Slot 2 * kernel + dtype index: RMSprop float32, float64, then Adagrad. Zero until
-# load() fills it.
-_table = (ctypes.c_uint64 * 4)()
-_callbacks = []
-llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
+def address(opt, dtype):
+    """Address of the general path's update callback of optimizer code ``opt``,
+    compiling it or loading it from the disk cache the first time this process asks
+    for it.
 
+    Parameters
+    ----------
+    opt : int
+        :data:`SGD`, :data:`RMSPROP`, :data:`ADAGRAD` or :data:`ADAM`.
+    dtype : numpy.dtype
+        float32 or float64: the dtype of the parameters.
 
-def load():
-    """Compile the callbacks, or load them from the disk cache, and publish their
-    addresses; later calls return at once.
-
-    Call it before running compiled code that calls :func:`rmsprop_update_estimated`
-    or :func:`adagrad_update_estimated` (``fastmlp.engine.Engine.fit_epochs`` does):
-    it is not done at import, so that importing fastmlp stays quick (loading the
-    callbacks starts LLVM, about 0.3 s).
+    Returns
+    -------
+    int
     """
-    if _callbacks:
-        return
-    made = [_rmsprop_callback(t) for t in _DTYPES] + [_adagrad_callback(t) for t in _DTYPES]
-    for slot, callback in enumerate(made):
-        _table[slot] = callback.address
-    _callbacks.extend(made)
+    return address_of(_update_callback, int(opt), numba_float(dtype))
 
 
-def _check(arrays):
-    """Whether ``arrays`` are 1-D, C-contiguous and of one float dtype the table serves."""
-    return all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
-               and a.dtype == arrays[0].dtype for a in arrays) and arrays[0].dtype in _DTYPES
+@intrinsic
+def call_update(typingctx, address, params, grads, slots, hyper, step):
+    """Apply one update by the callback at ``address`` (from :func:`address`).
 
-
-def _codegen(kernel):
-    """Code that calls ``kernel``'s callback for the arrays it is given.
-
-    The callback gets each array's data pointer, then the first array's length and,
-    for RMSprop, the lengths of the optional slots (the 4th and 5th arrays).
+    Takes ``address, params, grads, slots, hyper, step``: the flat parameters and
+    gradients, the slot rows ``(n_slots, size)``, the :data:`HYPER_SIZE`
+    hyperparameters and the number of updates applied so far. The arrays must be
+    C-contiguous and of the callback's dtype.
     """
+    arrays = (params, grads, slots, hyper)
+    if not (c_arrays(arrays, (1, 1, 2, 1)) and isinstance(address, types.Integer)
+            and isinstance(step, types.Integer)):
+        return None
+    signature = types.void(address, *arrays, step)
 
     def codegen(context, builder, sig, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        table = builder.module.globals.get(TABLE_SYMBOL)
-        if table is None:
-            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
-                                      TABLE_SYMBOL)
-            table.linkage = "external"
-        slot = 2 * kernel + _DTYPES.index(sig.args[0].dtype)
-        address = builder.load(builder.gep(table, [i32(0), i32(slot)]))
-        arrays = [context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args)]
-        lengths = [cgutils.unpack_tuple(builder, a.shape, 1)[0] for a in arrays]
-        sizes = [lengths[0]] + ([lengths[3], lengths[4]] if kernel == _RMSPROP else [])
-        pointer = context.get_value_type(sig.args[0].dtype).as_pointer()
-        function = ir.FunctionType(ir.VoidType(), [pointer] * len(arrays) + [i64] * len(sizes))
-        builder.call(builder.inttoptr(address, function.as_pointer()),
-                     [a.data for a in arrays] + sizes)
+        values = [context.make_array(t)(context, builder, v)
+                  for t, v in zip(sig.args[1:5], args[1:5])]
+        size = cgutils.unpack_tuple(builder, values[0].shape, 1)[0]
+        n_slots = cgutils.unpack_tuple(builder, values[2].shape, 2)[0]
+        step_value = context.cast(builder, args[5], sig.args[5], types.int64)
+        call(context, builder, sig, args, ir.VoidType(),
+             [v.data for v in values] + [size, n_slots, step_value])
         return context.get_dummy_value()
 
-    return codegen
-
-
-@intrinsic
-def _call_rmsprop(typingctx, params, grads, velocity, average_grad, momentum_slot, h):
-    arrays = (params, grads, velocity, average_grad, momentum_slot, h)
-    if not _check(arrays):
-        return None
-    return types.void(*arrays), _codegen(_RMSPROP)
-
-
-@intrinsic
-def _call_adagrad(typingctx, params, grads, accumulator, h):
-    arrays = (params, grads, accumulator, h)
-    if not _check(arrays):
-        return None
-    return types.void(*arrays), _codegen(_ADAGRAD)
-
-
-@njit(cache=True, error_model="numpy")
-def rmsprop_update_estimated(params, grads, velocity, average_grad, momentum_slot, h):
-    """:func:`.cpu.rmsprop_update` through the reciprocal square-root estimate.
-
-    Takes the arguments of :func:`.cpu.rmsprop_update`; ``h`` must hold its six
-    entries. Runs the one compiled callback (see the module's docstring), which
-    :func:`load` must have published.
-    """
-    _call_rmsprop(params, grads, velocity, average_grad, momentum_slot, h)
-
-
-@njit(cache=True, error_model="numpy")
-def adagrad_update_estimated(params, grads, accumulator, h):
-    """:func:`.cpu.adagrad_update` through the reciprocal square-root estimate.
-
-    Takes the arguments of :func:`.cpu.adagrad_update`; ``h`` must hold its two
-    entries. Runs the one compiled callback (see the module's docstring), which
-    :func:`load` must have published.
-    """
-    _call_adagrad(params, grads, accumulator, h)
+    return signature, codegen
