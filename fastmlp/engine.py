@@ -25,6 +25,7 @@ from .kernels.cpu import (
 from .kernels.activation_callbacks import BACKWARD, FORWARD
 from .kernels.activation_callbacks import addresses as activation_addresses
 from .kernels.activation_callbacks import call_backward, call_forward
+from .kernels.addressed import call_jitted, jitted_address
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
@@ -275,13 +276,15 @@ def _training_driver(tiny, opt=None):
                           grads, slots, update_fn, h, clip, var_offsets, var_sizes, step, a_ws,
                           z_ws, d_ws, a_off, z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f,
                           score_fns, sums, row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums,
-                          val_preds, check_rows):
+                          val_preds, evaluate_fn, check_rows):
         """Train ``n_epochs`` epochs; return the optimizer step count and whether the
         inputs were finite.
 
         See :meth:`Engine.fit_epochs` for the arguments; ``update_fn`` is the address
         of the general path's update callback (see :func:`.kernels.updates.address`),
-        which the tiny path ignores. With ``check_rows``, the first epoch stops at the
+        which the tiny path ignores, and ``evaluate_fn`` that of :func:`evaluate_kernel`
+        for the validation pass (see :func:`.kernels.addressed.jitted_address`), 0
+        without validation data. With ``check_rows``, the first epoch stops at the
         first batch of ``X`` or ``Xv`` that holds NaN or infinity, and returns False.
         """
         # Every buffer the batch loop hands to the inlined helpers is borrowed (see
@@ -356,9 +359,10 @@ def _training_driver(tiny, opt=None):
                 step += 1
             if Xv.shape[0] > 0:
                 check = check_rows and e == 0
-                if not evaluate_kernel(Xv, Yv, SWv, val_batch_size, layers, act_fns, params, a_ws,
-                                       z_ws, d_ws, a_off, z_off, loss, lp, metrics_i, metrics_f,
-                                       score_fns, row(val_sums, e), row_loss, val_preds, check):
+                if not call_jitted(evaluate_fn, (Xv, Yv, SWv, val_batch_size, layers, act_fns,
+                                                 params, a_ws, z_ws, d_ws, a_off, z_off, loss, lp,
+                                                 metrics_i, metrics_f, score_fns,
+                                                 row(val_sums, e), row_loss, val_preds, check)):
                     return step, False
         return step, True
 
@@ -505,13 +509,22 @@ class Engine:
             driver, update_fn = fit_epochs_tiny_kernels[state.code], 0
         else:
             driver, update_fn = fit_epochs_kernel, update_address(state.code, self.dtype)
+        evaluate_fn = 0
+        if Xv.shape[0] > 0:
+            # The values the driver hands evaluate_kernel, with one row of val_sums.
+            evaluate_fn = jitted_address(evaluate_kernel, (
+                Xv, Yv, SWv, val_batch_size, self.layout.table, self._activation_fns(),
+                self.params, self.a_ws, self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp,
+                metrics_i, metrics_f, score_fns, val_sums[0], self.row_loss, val_preds,
+                check_rows))
         state.step, finite = driver(
             X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table,
             self._activation_fns(), self.params,
             self.grads, state.slots, update_fn, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f, score_fns, sums,
-            self.row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, check_rows,
+            self.row_loss, preds, Xv, Yv, SWv, val_batch_size, val_sums, val_preds, evaluate_fn,
+            check_rows,
         )
         return sums, val_sums, finite
 

@@ -679,13 +679,14 @@ def weights_after_fit(features, units, optimizer):
     model = fastmlp.Sequential([fastmlp.layers.Dense(units, "tanh", input_dim=features),
                                 fastmlp.layers.Dense(1, "sigmoid")])
     model.compile(optimizer=optimizer, loss="binary_crossentropy")
-    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
-    return [w.tolist() for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, validation_split=0.25)
+    return [w.tolist() for w in model.get_weights()] + [history.history["val_loss"]]
 
 weights = [weights_after_fit(2, 3, "adam"), weights_after_fit(20, 32, "rmsprop")]
 drivers = [engine.fit_epochs_tiny_kernels[engine.ADAM], engine.fit_epochs_kernel]
 others = [d for d in engine.fit_epochs_tiny_kernels.values() if d not in drivers]
-print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers],
+print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers
+                             + [engine.evaluate_kernel]],
                   "others_compiled": sum(len(d.overloads) for d in others),
                   "callbacks_loaded": [c.cache_hits for c in addressed.made()],
                   "update_callbacks": [[key[1], str(key[2])] for key in addressed._made
@@ -698,9 +699,10 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
     """The training drivers are one closure compiled for the general path and, once
     per optimizer, for the tiny path; in a new process each must load its own
     compiled code from the cache, not another's, and so must the loss, activation
-    and update callbacks they call. A process compiles only the drivers and the
-    update callback its models use, and the one that compiles them (into an empty
-    cache) trains the same weights as the one that loads them."""
+    and update callbacks and the validation pass they call. A process compiles only
+    the drivers and the update callback its models use, and the one that compiles
+    them (into an empty cache) trains the same weights, with the same validation
+    losses, as the one that loads them."""
     script = tmp_path / "drivers.py"
     script.write_text(_DRIVER_CACHE_SCRIPT)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
@@ -710,7 +712,8 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
                               timeout=600, cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         runs.append(json.loads(done.stdout))
-    assert runs[0]["loaded"] == [0, 0] and runs[1]["loaded"] == [1, 1]
+    # The drivers, and the validation pass they call by address.
+    assert runs[0]["loaded"] == [0, 0, 0] and runs[1]["loaded"] == [1, 1, 1]
     # The tiny path's other optimizers, and the general path's other updates, were
     # not compiled.
     assert runs[0]["others_compiled"] == runs[1]["others_compiled"] == 0
