@@ -20,7 +20,7 @@ alternating).
 
 import numpy as np
 from llvmlite import ir
-from numba import from_dtype, types
+from numba import typeof, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -88,9 +88,10 @@ def jitted_address(dispatcher, values):
     """Address of the machine code of ``dispatcher`` (an ``@njit`` function returning a
     bool) for ``values``, compiling it or loading it from the disk cache the first time.
 
-    The code is compiled for the values' plain types (see :func:`call_jitted`): NumPy
-    arrays, which must be C-contiguous, as writable and aligned arrays of their dtype
-    and dimension, Python ints as int64.
+    The code is compiled for the values' plain types, by the rule that
+    :func:`call_jitted` applies to its arguments (:func:`_plain_type`): NumPy arrays,
+    which must be C-contiguous, as writable and aligned arrays of their dtype and
+    dimension, ints as int64.
 
     Parameters
     ----------
@@ -106,9 +107,11 @@ def jitted_address(dispatcher, values):
     key = (dispatcher,) + tuple((v.dtype, v.ndim) if isinstance(v, np.ndarray) else type(v)
                                 for v in values)
     if key not in _jitted:
-        signature = tuple(types.boolean if isinstance(v, (bool, np.bool_))
-                          else types.int64 if isinstance(v, (int, np.integer))
-                          else types.Array(from_dtype(v.dtype), v.ndim, "C") for v in values)
+        signature = tuple(_plain_type(typeof(v)) for v in values)
+        if None in signature:
+            raise TypeError(f"jitted_address: no plain type for argument "
+                            f"{signature.index(None)} of {dispatcher.py_func.__name__}: "
+                            f"expected a C-contiguous array, a bool or an int")
         dispatcher.compile(signature)
         result = dispatcher.overloads[signature]
         _jitted[key] = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
