@@ -509,17 +509,16 @@ class Engine:
             driver, update_fn = fit_epochs_tiny_kernels[state.code], 0
         else:
             driver, update_fn = fit_epochs_kernel, update_address(state.code, self.dtype)
+        act_fns = self._activation_fns()
         evaluate_fn = 0
         if Xv.shape[0] > 0:
             # The values the driver hands evaluate_kernel, with one row of val_sums.
             evaluate_fn = jitted_address(evaluate_kernel, (
-                Xv, Yv, SWv, val_batch_size, self.layout.table, self._activation_fns(),
-                self.params, self.a_ws, self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp,
-                metrics_i, metrics_f, score_fns, val_sums[0], self.row_loss, val_preds,
-                check_rows))
+                Xv, Yv, SWv, val_batch_size, self.layout.table, act_fns, self.params,
+                self.a_ws, self.z_ws, self.d_ws, self.a_off, self.z_off, loss, lp, metrics_i,
+                metrics_f, score_fns, val_sums[0], self.row_loss, val_preds, check_rows))
         state.step, finite = driver(
-            X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table,
-            self._activation_fns(), self.params,
+            X, Y, SW, order, seeds, batch_size, n_epochs, self.layout.table, act_fns, self.params,
             self.grads, state.slots, update_fn, state.hyper, state.clip, self.layout.var_offsets,
             self.layout.var_sizes, state.step, self.a_ws, self.z_ws, self.d_ws, self.a_off,
             self.z_off, y_ws, sw_ws, loss, lp, metrics_i, metrics_f, score_fns, sums,
