@@ -1,8 +1,9 @@
 """Each Numba kernel of ``fastmlp.kernels.cpu`` against the float64 NumPy reference.
 
 Shapes are small and odd (one row, ragged, widths 1 and 3). Every matrix product
-is run on both sides of ``BLAS_MIN_FLOPS`` (loop path and BLAS path, the latter
-through NumPy's BLAS and through ``np.dot``), and every
+is run on each of its paths: plain loops below ``BLAS_MIN_FLOPS``, register tiles
+up to ``TILED_MAX_FLOPS`` (``x @ w`` and ``x.T @ d``) and BLAS above them (through
+NumPy's BLAS and through ``np.dot``), and every
 elementwise / optimizer kernel on small buffers and on buffers of at least ``PAR``
 elements (long vectorised loops with remainders). Kernels are called directly with
 float32 and float64 arrays; outputs keep the dtype they were given.
@@ -70,9 +71,22 @@ def test_activation_codes_follow_names():
 
 # ------------------------------------------------------------------------ products
 
-# (n, k, m): the loop path runs below BLAS_MIN_FLOPS multiply-adds, BLAS at or above.
+# (n, k, m): the loop path runs below BLAS_MIN_FLOPS multiply-adds; from there up to
+# TILED_MAX_FLOPS, products of more than one row and column run in register tiles
+# (matmul_nt excepted), the rest in BLAS.
 LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (3, 3, 3), (7, 1, 3), (2, 5, 6)]
-BLAS_SHAPES = [(1, 8, 8), (16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46), (3, 31, 44)]
+TILE_SHAPES = [(16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46), (3, 31, 44), (6, 40, 70)]
+BLAS_SHAPES = [(1, 8, 8), (8, 8, 1), (65, 64, 64), (70, 60, 63)]
+
+
+def product_path(n, k, m):
+    """The path ``matmul(X, W)`` takes for ``X`` of shape (n, k) and ``W`` (k, m)."""
+    flops = n * k * m
+    if flops < cpu.BLAS_MIN_FLOPS:
+        return "loop"
+    if flops <= cpu.TILED_MAX_FLOPS and n > 1 and m > 1:
+        return "tiles"
+    return "blas"
 
 
 @pytest.fixture(params=["numpy-blas", "np.dot"])
@@ -85,14 +99,15 @@ def product_route(request):
         blas.use_numpy_blas(True)
 
 
-@pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("blas", BLAS_SHAPES)])
-def test_shapes_cover_both_product_paths(path, shapes):
+@pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("tiles", TILE_SHAPES),
+                                         ("blas", BLAS_SHAPES)])
+def test_shapes_cover_every_product_path(path, shapes):
     for n, k, m in shapes:
-        assert (n * k * m >= cpu.BLAS_MIN_FLOPS) == (path == "blas")
+        assert product_path(n, k, m) == path
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + TILE_SHAPES + BLAS_SHAPES, ids=str)
 def test_matmul(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("matmul", shape)
@@ -105,7 +120,7 @@ def test_matmul(shape, dtype, product_route):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + TILE_SHAPES + BLAS_SHAPES, ids=str)
 def test_matmul_tn(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("tn", shape)
@@ -118,7 +133,7 @@ def test_matmul_tn(shape, dtype, product_route):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", LOOP_SHAPES + BLAS_SHAPES, ids=str)
+@pytest.mark.parametrize("shape", LOOP_SHAPES + TILE_SHAPES + BLAS_SHAPES, ids=str)
 def test_matmul_nt(shape, dtype, product_route):
     n, k, m = shape
     rng = rng_for("nt", shape)
@@ -131,16 +146,20 @@ def test_matmul_nt(shape, dtype, product_route):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_paths_agree_at_the_threshold(dtype, product_route):
-    """Just below and at BLAS_MIN_FLOPS the two paths give the same product."""
-    rng = rng_for("threshold")
-    X = rng.normal(size=(16, 16)).astype(dtype)
-    W = rng.normal(size=(16, 16)).astype(dtype)
-    blas = np.empty((16, 16), dtype)
-    cpu.matmul(X, W, blas)                       # 4096 flops: BLAS
-    loop = np.empty((15, 16), dtype)
-    cpu.matmul(X[:15].copy(), W, loop)           # 3840 flops: loops
-    np.testing.assert_allclose(loop, blas[:15], **tol(dtype))
+@pytest.mark.parametrize("k,m,rows", [(4, 4, 4), (64, 64, 65)], ids=["loop|tiles", "tiles|blas"])
+def test_product_paths_agree_at_their_thresholds(k, m, rows, dtype, product_route):
+    """One row more crosses a threshold, and the shared rows come out the same."""
+    rng = rng_for("threshold", k, m)
+    X = rng.normal(size=(rows, k)).astype(dtype)
+    W = rng.normal(size=(k, m)).astype(dtype)
+    assert product_path(rows - 1, k, m) != product_path(rows, k, m)
+    longer = np.empty((rows, m), dtype)
+    cpu.matmul(X, W, longer)
+    shorter = np.empty((rows - 1, m), dtype)
+    cpu.matmul(X[:-1].copy(), W, shorter)
+    # Sums of k products, added in another order.
+    np.testing.assert_allclose(shorter, longer[:-1], rtol=tol(dtype)["rtol"],
+                               atol=tol(dtype)["atol"] * k)
 
 
 # ----------------------------------------------------------------------- data

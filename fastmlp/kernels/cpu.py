@@ -3,11 +3,13 @@
 Kernels write into arrays they are given and return nothing. Matrix products of at
 least :data:`BLAS_MIN_FLOPS` multiply-adds go to NumPy's BLAS on contiguous views
 (see :mod:`.blas`; ``np.dot`` where NumPy's has no usable entry point), and BLAS
-owns the threads; smaller products run as plain loops, so tiny networks pay no
-call overhead. Everything around the products (bias, activation, loss, metrics,
-optimizer updates) runs as single-threaded, vectorised loops: row-level maths is
-``inline="always"`` so it fuses into them, and the common activations have loops
-of their own free of the generic dispatch. Layers of a few units train through
+owns the threads; up to :data:`TILED_MAX_FLOPS`, the forward and weight-gradient
+products run in register tiles of our own instead (see :mod:`.tiles`), and smaller
+products run as plain loops, so tiny networks pay no call overhead. Everything
+around the products (bias, activation, loss, metrics, optimizer updates) runs as
+single-threaded, vectorised loops: row-level maths is ``inline="always"`` so it
+fuses into them, and the common activations have loops of their own free of the
+generic dispatch. Layers of a few units train through
 one-pass kernels instead (``dense_forward_small``, ``dense_backward_small``; see
 ``fastmlp.engine.TINY_UNITS``).
 
@@ -35,10 +37,17 @@ from .scalar import (
     SPARSE_CATEGORICAL_CROSSENTROPY, TANH, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
     activation_grad, sigmoid,
 )
+from .tiles import tiled_nn, tiled_tn
 from .views import flat, row
 
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
 BLAS_MIN_FLOPS = 64
+#: Products ``x @ w`` and ``x.T @ d`` with at most this many multiply-adds, and more
+#: than one row and column, run in register tiles (see :mod:`.tiles`) instead of
+#: BLAS. On the test machine the tiles took half BLAS's time up to 64x64x64 and
+#: about as long at 128x128x10, and BLAS with its two threads was faster from
+#: 128x256x128 up.
+TILED_MAX_FLOPS = 2**18
 
 # error_model="numpy": a float division by zero gives inf/nan as in NumPy instead of
 # raising, which also keeps divisions free of branches so that loops vectorise.
@@ -203,7 +212,7 @@ def rows_finite(block):
 
 @njit(**_STEP)
 def matmul(X, W, out):
-    """``out = X @ W``, by BLAS when large and by loops when tiny.
+    """``out = X @ W``: by BLAS when large, in register tiles when small, by loops when tiny.
 
     Parameters
     ----------
@@ -214,7 +223,11 @@ def matmul(X, W, out):
     """
     n, k = X.shape
     m = W.shape[1]
-    if n * k * m >= BLAS_MIN_FLOPS:
+    flops = n * k * m
+    if flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and n > 1 and m > 1:
+        tiled_nn(X, W, out)
+        return
+    if flops >= BLAS_MIN_FLOPS:
         if not gemm_nn(X, W, out):
             np.dot(X, W, out)
         return
@@ -229,7 +242,8 @@ def matmul(X, W, out):
 
 @njit(**_STEP)
 def matmul_tn(X, D, out):
-    """``out = X.T @ D`` (weight gradient), by BLAS when large and by loops when tiny.
+    """``out = X.T @ D`` (weight gradient): by BLAS when large, in tiles when small, by loops
+    when tiny.
 
     Parameters
     ----------
@@ -240,7 +254,11 @@ def matmul_tn(X, D, out):
     """
     n, k = X.shape
     m = D.shape[1]
-    if n * k * m >= BLAS_MIN_FLOPS:
+    flops = n * k * m
+    if flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and k > 1 and m > 1:
+        tiled_tn(X, D, out)
+        return
+    if flops >= BLAS_MIN_FLOPS:
         if not gemm_tn(X, D, out):
             np.dot(X.T, D, out)
         return

@@ -1,0 +1,227 @@
+"""Register-tiled matrix products for small shapes, in the host's widest vectors.
+
+BLAS is built for large products: below a few hundred thousand multiply-adds it
+spends most of its time packing its operands and dispatching, and a library may
+choose its kernels by a processor table that lags behind the hardware (NumPy's
+OpenBLAS 0.3.31 runs its AVX2 "Haswell" kernels on the AVX-512 Zen 5 test
+machine). The products here keep a block of ``TILE_ROWS`` rows by
+``TILE_VECTORS`` vectors of the output in registers while they run along the
+shared dimension, each step one vector load per output vector, one broadcast per
+row and ``TILE_ROWS * TILE_VECTORS`` fused multiply-adds, and store the block
+once. Numba's loops cannot express this (an output row in memory is loaded and
+stored at every step), so the tile is written as LLVM IR in an intrinsic.
+
+Measured on the test machine (AMD EPYC Zen 5, AVX-512), ``x @ w`` and
+``x.T @ d`` for the 32x100x32 products of the ``small`` benchmark, 320 steps of
+both: 0.50 ms tiled (4 rows by 2 vectors of 16 floats) against 1.14 ms through
+NumPy's BLAS.
+
+The vector width follows the processor features Numba compiles for (64 bytes
+with AVX-512, 32 with AVX, otherwise 16), and Numba keys its on-disk cache by
+them too.
+"""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import config, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["tiled_nn", "tiled_tn", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
+
+
+def _vector_bytes():
+    """Bytes in one vector register of the processor Numba compiles for
+    (``NUMBA_CPU_FEATURES``, or the host's)."""
+    features = config.CPU_FEATURES
+    if features is None:
+        features = llvm.get_host_cpu_features().flatten()
+    enabled = {name[1:] for name in features.split(",") if name.startswith("+")}
+    if "avx512f" in enabled:
+        return 64
+    return 32 if "avx" in enabled else 16
+
+
+#: Bytes in one vector register: the width of every vector operation.
+VECTOR_BYTES = _vector_bytes()
+#: Output rows held in registers at once.
+TILE_ROWS = 4
+#: Output vectors per row held in registers at once.
+TILE_VECTORS = 2
+
+_SERIAL = {"cache": True, "error_model": "numpy"}
+
+
+def _tile_intrinsic(rows, masked):
+    """An intrinsic computing one block of ``c = op(a) @ b``.
+
+    Parameters
+    ----------
+    rows : int
+        Rows of ``c`` in the block.
+    masked : bool
+        The block's width is an argument below ``TILE_VECTORS`` full vectors, and
+        loads and stores are masked to it; otherwise it is exactly that wide.
+
+    Returns
+    -------
+    intrinsic
+        ``tile(a, b, c, i, j, width, trans_a)`` writes ``c[i:i + rows, j:j + width]``;
+        ``trans_a``, a constant, makes ``op(a)`` ``a.T`` (``a`` of shape ``(k, m)``)
+        instead of ``a``.
+    """
+
+    def typer(typingctx, a, b, c, i, j, width, trans_a):
+        if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
+                   for x in (a, b, c)):
+            return None
+        if not a.dtype == b.dtype == c.dtype or not isinstance(a.dtype, types.Float):
+            return None
+        if not isinstance(trans_a, types.BooleanLiteral):
+            return None
+        signature = types.void(a, b, c, types.intp, types.intp, types.intp, trans_a)
+        return signature, _codegen(trans_a.literal_value)
+
+    def _codegen(trans_a):
+        return lambda context, builder, sig, args: codegen(context, builder, sig, args, trans_a)
+
+    def codegen(context, builder, sig, args, trans_a):
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        a, b, c = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args[:3]))
+        first_row, first_column, width = args[3:6]
+        real = context.get_value_type(sig.args[0].dtype)
+        lanes = VECTOR_BYTES // context.get_abi_sizeof(real)
+        vector = ir.VectorType(real, lanes)
+        pointer = vector.as_pointer()
+        suffix = f"v{lanes}f{sig.args[0].dtype.bitwidth}"
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.{suffix}")
+        mask_type = ir.VectorType(ir.IntType(1), lanes)
+        load_masked = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector, [pointer, i32, mask_type, vector]),
+            f"llvm.masked.load.{suffix}.p0")
+        store_masked = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vector, pointer, i32, mask_type]),
+            f"llvm.masked.store.{suffix}.p0")
+        align = context.get_abi_sizeof(real)
+        zero = ir.Constant(vector, [0.0] * lanes)
+
+        masks = []
+        if masked:
+            # Lane l of vector v is inside the block when v * lanes + l < width.
+            limit = builder.insert_element(ir.Constant(ir.VectorType(i64, lanes), None), width,
+                                           i32(0))
+            limit = builder.shuffle_vector(limit, limit,
+                                           ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+            for v in range(TILE_VECTORS):
+                positions = ir.Constant(ir.VectorType(i64, lanes),
+                                        [v * lanes + lane for lane in range(lanes)])
+                masks.append(builder.icmp_signed("<", positions, limit))
+
+        def vector_at(row_start, v):
+            return builder.bitcast(builder.gep(row_start, [i64(v * lanes)]), pointer)
+
+        def load(row_start, v):
+            if masked:
+                return builder.call(load_masked, [vector_at(row_start, v), i32(align), masks[v],
+                                                  zero])
+            return builder.load(vector_at(row_start, v), align=align)
+
+        def store(value, row_start, v):
+            if masked:
+                builder.call(store_masked, [value, vector_at(row_start, v), i32(align), masks[v]])
+            else:
+                builder.store(value, vector_at(row_start, v), align=align)
+
+        a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
+        b_cols = builder.extract_value(b.shape, 1)
+        c_cols = builder.extract_value(c.shape, 1)
+        depth = a_rows if trans_a else a_cols
+        sums = [[cgutils.alloca_once(builder, vector) for _ in range(TILE_VECTORS)]
+                for _ in range(rows)]
+        for row in sums:
+            for cell in row:
+                builder.store(zero, cell)
+        with cgutils.for_range(builder, depth) as loop:
+            p = loop.index
+            b_row = builder.gep(b.data, [builder.add(builder.mul(p, b_cols), first_column)])
+            b_vectors = [load(b_row, v) for v in range(TILE_VECTORS)]
+            for r in range(rows):
+                row_index = builder.add(first_row, i64(r))
+                if trans_a:
+                    at = builder.add(builder.mul(p, a_cols), row_index)
+                else:
+                    at = builder.add(builder.mul(row_index, a_cols), p)
+                scalar = builder.load(builder.gep(a.data, [at]))
+                broadcast = builder.insert_element(ir.Constant(vector, None), scalar, i32(0))
+                broadcast = builder.shuffle_vector(
+                    broadcast, broadcast, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+                for v in range(TILE_VECTORS):
+                    total = builder.call(fma, [broadcast, b_vectors[v], builder.load(sums[r][v])])
+                    builder.store(total, sums[r][v])
+        for r in range(rows):
+            c_row = builder.gep(c.data, [builder.add(
+                builder.mul(builder.add(first_row, i64(r)), c_cols), first_column)])
+            for v in range(TILE_VECTORS):
+                store(builder.load(sums[r][v]), c_row, v)
+        return context.get_dummy_value()
+
+    typer.__name__ = f"tile_{rows}_rows{'_masked' if masked else ''}"
+    return intrinsic(typer)
+
+
+_block = _tile_intrinsic(TILE_ROWS, False)
+_block_masked = _tile_intrinsic(TILE_ROWS, True)
+_line = _tile_intrinsic(1, False)
+_line_masked = _tile_intrinsic(1, True)
+
+
+def _tiled_product(trans_a):
+    """``c = op(a) @ b`` in register tiles; see :func:`tiled_nn`.
+
+    ``trans_a`` is a closure constant, which Numba types as a literal and which
+    keys the on-disk cache of each product apart.
+    """
+
+    @njit(**_SERIAL)
+    def product(a, b, c):
+        m, n = c.shape
+        lanes = VECTOR_BYTES // a.itemsize
+        tile_columns = TILE_VECTORS * lanes
+        full_columns = n - n % tile_columns
+        rest = n - full_columns
+        full_rows = m - m % TILE_ROWS
+        for i in range(0, full_rows, TILE_ROWS):
+            for j in range(0, full_columns, tile_columns):
+                _block(a, b, c, i, j, tile_columns, trans_a)
+            if rest > 0:
+                _block_masked(a, b, c, i, full_columns, rest, trans_a)
+        for i in range(full_rows, m):
+            for j in range(0, full_columns, tile_columns):
+                _line(a, b, c, i, j, tile_columns, trans_a)
+            if rest > 0:
+                _line_masked(a, b, c, i, full_columns, rest, trans_a)
+
+    return product
+
+
+tiled_nn = _tiled_product(False)
+tiled_nn.__doc__ = """``c = a @ b`` in register tiles.
+
+Parameters
+----------
+a : ndarray, shape (m, k)
+b : ndarray, shape (k, n)
+c : ndarray, shape (m, n)
+    Written in place. All three C-contiguous, of one float dtype; shapes not checked.
+"""
+tiled_tn = _tiled_product(True)
+tiled_tn.__doc__ = """``c = a.T @ b`` in register tiles.
+
+Parameters
+----------
+a : ndarray, shape (k, m)
+b : ndarray, shape (k, n)
+c : ndarray, shape (m, n)
+    Written in place. All three C-contiguous, of one float dtype; shapes not checked.
+"""

@@ -1,0 +1,69 @@
+"""fastmlp.kernels.tiles: register-tiled products, against NumPy in float64."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastmlp.kernels import tiles
+
+DTYPES = [np.float32, np.float64]
+# (m, k, n) of the output c (m, n) and the shared dimension k: full tiles, masked
+# columns, leftover rows, an empty shared dimension, fewer columns than a vector.
+SHAPES = [(4, 7, 32), (9, 3, 33), (5, 0, 16), (1, 4, 17), (3, 2, 5), (13, 11, 64)]
+
+
+def product_in_padding(m, k, n, transposed, dtype, seed):
+    """Run one tiled product into rows 1..m of an array whose first and last rows
+    must stay untouched; return the output, NumPy's float64 product and the array."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, m) if transposed else (m, k)).astype(dtype)
+    b = rng.normal(size=(k, n)).astype(dtype)
+    padded = np.full((m + 2, n), 7.0, dtype)
+    out = padded[1:-1]
+    (tiles.tiled_tn if transposed else tiles.tiled_nn)(a, b, out)
+    expected = (a.T if transposed else a).astype(np.float64) @ b.astype(np.float64)
+    return out, expected, padded
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True], ids=["nn", "tn"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_tiled_products_write_exactly_their_output(shape, transposed, dtype):
+    out, expected, padded = product_in_padding(*shape, transposed, dtype, seed=sum(shape))
+    rtol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol)
+    assert (padded[0] == 7).all() and (padded[-1] == 7).all()
+
+
+@pytest.mark.parametrize("features,vector_bytes", [("+sse2", 16), ("+avx,+avx2,+fma", 32)],
+                         ids=["16-byte", "32-byte"])
+def test_narrower_vectors_give_the_same_products(tmp_path, features, vector_bytes):
+    """Processors without AVX-512 get tiles of fewer lanes (here only the width of
+    the vectors changes: the host's own processor still runs the code)."""
+    script = tmp_path / "narrow.py"
+    script.write_text(textwrap.dedent(f"""
+        import numpy as np
+        from fastmlp.kernels import tiles
+        from test_tiles import SHAPES, product_in_padding
+
+        assert tiles.VECTOR_BYTES == {vector_bytes}, tiles.VECTOR_BYTES
+        for dtype in (np.float32, np.float64):
+            for transposed in (False, True):
+                for shape in SHAPES:
+                    out, expected, padded = product_in_padding(*shape, transposed, dtype, 0)
+                    assert np.allclose(out, expected, rtol=1e-5, atol=1e-5), (shape, dtype)
+                    assert (padded[0] == 7).all() and (padded[-1] == 7).all(), shape
+        print("ok")
+    """))
+    env = {**os.environ, "NUMBA_CPU_FEATURES": features,
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache"),
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__),
+                                          os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
