@@ -29,6 +29,7 @@ from .kernels.addressed import call_jitted, jitted_address
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
+from .kernels.tiles import prepare as prepare_tiles
 from .kernels.updates import ADAGRAD, ADAM, RMSPROP, SGD, call_update
 from .kernels.updates import address as update_address
 from .kernels.views import borrowed, row, row_block, view1d, view2d
@@ -528,8 +529,13 @@ class Engine:
         return sums, val_sums, finite
 
     def _activation_fns(self):
-        """Each layer's activation callbacks (looked up on the first call, then kept)."""
+        """Each layer's activation callbacks (looked up on the first call, then kept).
+
+        The first call also prepares the tiled products of the model's dtype, which
+        the drivers reach through a table (see :func:`.kernels.tiles.prepare`).
+        """
         if self._activation_addresses is None:
+            prepare_tiles(self.dtype)
             self._activation_addresses = activation_addresses(self.layout.table[:, ACT],
                                                               self.dtype)
         return self._activation_addresses

@@ -17,7 +17,7 @@ from numba import njit
 
 import reference as ref
 
-from fastmlp.kernels import activation_callbacks, blas, cpu, scalar, scoring, updates
+from fastmlp.kernels import activation_callbacks, blas, cpu, scalar, scoring, tiles, updates
 
 DTYPES = [np.float32, np.float64]
 PAR = 32768  # a "large" buffer: long vectorised loops
@@ -89,14 +89,20 @@ def product_path(n, k, m):
     return "blas"
 
 
-@pytest.fixture(params=["numpy-blas", "np.dot"])
+@pytest.fixture(params=["tiles+numpy-blas", "np.dot"])
 def product_route(request):
-    """Run the test with large products through NumPy's BLAS and through ``np.dot``."""
-    blas.use_numpy_blas(request.param == "numpy-blas")
+    """Run the test with small products in register tiles and large ones through NumPy's
+    BLAS, and with both through ``np.dot``."""
+    ours = request.param != "np.dot"
+    blas.use_numpy_blas(ours)
+    tiles.use_tiles(ours)
+    for dtype in DTYPES:
+        tiles.prepare(dtype)
     try:
         yield request.param
     finally:
         blas.use_numpy_blas(True)
+        tiles.use_tiles(True)
 
 
 @pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("tiles", TILE_SHAPES),

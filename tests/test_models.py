@@ -22,6 +22,7 @@ import fastmlp.backend as K
 import fastmlp.engine as engine_module
 import reference as ref
 from fastmlp import callbacks, optimizers
+from fastmlp.kernels import tiles
 from fastmlp.layers import Activation, Dense
 
 XOR_X = np.array([[1, 1], [1, 0], [0, 1], [0, 0]])
@@ -665,12 +666,39 @@ def test_tiny_path_trains_like_the_general_one(hidden, output, loss, monkeypatch
         np.testing.assert_allclose(runs[0][1][key], runs[1][1][key], rtol=1e-13)
 
 
+def test_tiled_products_train_like_blas(float64):
+    """A model whose products fit the register tiles (see ``kernels.tiles``) trains,
+    evaluates and predicts as with every product in BLAS, up to the order of sums."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(96, 20))
+    y = fastmlp.utils.to_categorical(rng.integers(0, 3, 96), 3)
+    runs = []
+    for use_tiles in (True, False):
+        tiles.use_tiles(use_tiles)
+        try:
+            fastmlp.utils.set_random_seed(6)
+            model = fastmlp.Sequential([Dense(24, "relu", input_dim=20), Dense(3, "softmax")])
+            model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+            history = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0,
+                                validation_split=0.25)
+            assert tiles.ready(np.float64) == use_tiles
+            runs.append((model.get_weights(), history.history, model.predict(x, verbose=0)))
+        finally:
+            tiles.use_tiles(True)
+    (w1, h1, p1), (w2, h2, p2) = runs
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for key in h1:
+        np.testing.assert_allclose(h1[key], h2[key], rtol=1e-10)
+    np.testing.assert_allclose(p1, p2, rtol=1e-10, atol=1e-12)
+
+
 _DRIVER_CACHE_SCRIPT = """
 import json
 import numpy as np
 import fastmlp
 from fastmlp import engine
-from fastmlp.kernels import addressed, updates
+from fastmlp.kernels import addressed, tiles, updates
 
 def weights_after_fit(features, units, optimizer):
     fastmlp.utils.set_random_seed(0)
@@ -691,6 +719,8 @@ print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers
                   "callbacks_loaded": [c.cache_hits for c in addressed.made()],
                   "update_callbacks": [[key[1], str(key[2])] for key in addressed._made
                                        if key[0] is updates._update_callback],
+                  "tiles_loaded": [sum(p.stats.cache_hits.values())
+                                   for p in tiles._PRODUCTS.values()],
                   "weights": weights}))
 """
 
@@ -699,8 +729,9 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
     """The training drivers are one closure compiled for the general path and, once
     per optimizer, for the tiny path; in a new process each must load its own
     compiled code from the cache, not another's, and so must the loss, activation
-    and update callbacks and the validation pass they call. A process compiles only
-    the drivers and the update callback its models use, and the one that compiles
+    and update callbacks, the validation pass and the tiled products they call. A
+    process compiles only the drivers and the update callback its models use, and
+    the one that compiles
     them (into an empty cache) trains the same weights, with the same validation
     losses, as the one that loads them."""
     script = tmp_path / "drivers.py"
@@ -719,6 +750,7 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
     assert runs[0]["others_compiled"] == runs[1]["others_compiled"] == 0
     rmsprop_float32 = [[engine_module.RMSPROP, "float32"]]
     assert runs[0]["update_callbacks"] == runs[1]["update_callbacks"] == rmsprop_float32
+    assert runs[0]["tiles_loaded"] == [0, 0] and runs[1]["tiles_loaded"] == [1, 1]
     callbacks = len(runs[0]["callbacks_loaded"])
     # The loss, the forward and backward passes of two activations, and RMSprop.
     assert callbacks >= 6

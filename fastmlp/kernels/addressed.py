@@ -24,8 +24,8 @@ from numba import typeof, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["address_of", "c_arrays", "call", "call_jitted", "jitted_address", "made",
-           "numba_float"]
+__all__ = ["address_of", "c_arrays", "call", "call_jitted", "call_jitted_at", "jitted_address",
+           "made", "numba_float"]
 
 _FLOATS = {"float32": types.float32, "float64": types.float64}
 
@@ -140,13 +140,19 @@ def call_jitted(typingctx, address, args):
         values = [context.cast(builder, v, t, p) if p in (types.int64, types.boolean) else v
                   for v, t, p in zip(cgutils.unpack_tuple(builder, llargs[1], len(plain)),
                                      sig.args[1], plain)]
-        function = context.call_conv.get_function_type(types.boolean, plain)
         address_value = context.cast(builder, llargs[0], sig.args[0], types.int64)
-        callee = builder.inttoptr(address_value, function.as_pointer())
-        status, result = context.call_conv.call_function(builder, callee, types.boolean, plain,
-                                                         values)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        return result
+        return call_jitted_at(context, builder, address_value, plain, values)
 
     return signature, codegen
+
+
+def call_jitted_at(context, builder, address, plain, values):
+    """Lower a call of the jitted function at ``address`` (an LLVM int64) that returns a
+    bool, with ``values`` of the Numba types ``plain``; see :func:`call_jitted`."""
+    function = context.call_conv.get_function_type(types.boolean, plain)
+    callee = builder.inttoptr(address, function.as_pointer())
+    status, result = context.call_conv.call_function(builder, callee, types.boolean, plain,
+                                                     values)
+    with cgutils.if_unlikely(builder, status.is_error):
+        context.call_conv.return_status_propagate(builder, status)
+    return result

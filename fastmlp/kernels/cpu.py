@@ -43,8 +43,8 @@ from .views import flat, row
 #: Products with fewer multiply-adds than this run as plain loops instead of BLAS.
 BLAS_MIN_FLOPS = 64
 #: Products ``x @ w`` and ``x.T @ d`` with at most this many multiply-adds, and more
-#: than one row and column, run in register tiles (see :mod:`.tiles`) instead of
-#: BLAS. On the test machine the tiles took half BLAS's time up to 64x64x64 and
+#: than one row and column, run in register tiles (see :mod:`.tiles`; once
+#: ``tiles.prepare`` has run for the dtype, as the engine does) instead of BLAS. On the test machine the tiles took half BLAS's time up to 64x64x64 and
 #: about as long at 128x128x10, and BLAS with its two threads was faster from
 #: 128x256x128 up.
 TILED_MAX_FLOPS = 2**18
@@ -224,8 +224,8 @@ def matmul(X, W, out):
     n, k = X.shape
     m = W.shape[1]
     flops = n * k * m
-    if flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and n > 1 and m > 1:
-        tiled_nn(X, W, out)
+    small = flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and n > 1 and m > 1
+    if small and tiled_nn(X, W, out):
         return
     if flops >= BLAS_MIN_FLOPS:
         if not gemm_nn(X, W, out):
@@ -255,8 +255,8 @@ def matmul_tn(X, D, out):
     n, k = X.shape
     m = D.shape[1]
     flops = n * k * m
-    if flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and k > 1 and m > 1:
-        tiled_tn(X, D, out)
+    small = flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and k > 1 and m > 1
+    if small and tiled_tn(X, D, out):
         return
     if flops >= BLAS_MIN_FLOPS:
         if not gemm_tn(X, D, out):

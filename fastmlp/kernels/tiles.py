@@ -21,13 +21,19 @@ with AVX-512, 32 with AVX, otherwise 16), and Numba keys its on-disk cache by
 them too.
 """
 
+import ctypes
+
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["tiled_nn", "tiled_tn", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
+from .addressed import call_jitted_at, jitted_address
+
+__all__ = ["prepare", "ready", "tiled_nn", "tiled_tn", "use_tiles", "TABLE_SYMBOL", "TILE_ROWS",
+           "TILE_VECTORS", "VECTOR_BYTES"]
 
 
 def _vector_bytes():
@@ -177,7 +183,7 @@ _line_masked = _tile_intrinsic(1, True)
 
 
 def _tiled_product(trans_a):
-    """``c = op(a) @ b`` in register tiles; see :func:`tiled_nn`.
+    """``c = op(a) @ b`` in register tiles, returning True; see :func:`tiled_nn`.
 
     ``trans_a`` is a closure constant, which Numba types as a literal and which
     keys the on-disk cache of each product apart.
@@ -201,12 +207,110 @@ def _tiled_product(trans_a):
                 _line(a, b, c, i, j, tile_columns, trans_a)
             if rest > 0:
                 _line_masked(a, b, c, i, full_columns, rest, trans_a)
+        return True
 
     return product
 
 
-tiled_nn = _tiled_product(False)
-tiled_nn.__doc__ = """``c = a @ b`` in register tiles.
+_PRODUCTS = {False: _tiled_product(False), True: _tiled_product(True)}
+# Addresses of the compiled products, by (dtype, trans_a): float32 nn, tn, float64 nn, tn.
+_SLOTS = {("float32", False): 0, ("float32", True): 1, ("float64", False): 2,
+          ("float64", True): 3}
+_table = (ctypes.c_uint64 * len(_SLOTS))()
+#: Name under which compiled code finds the table of the products' addresses.
+TABLE_SYMBOL = "fastmlp_tiled_products"
+llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
+_enabled = True
+# The dtypes that prepare was asked for.
+_prepared = set()
+
+
+def prepare(dtype):
+    """Compile the tiled products for ``dtype`` (or load them from the disk cache) and
+    publish their addresses to compiled code, once per process.
+
+    Until then, :func:`tiled_nn` and :func:`tiled_tn` return False for ``dtype``.
+    Compiled code calls the products by address, so that Numba does not link them
+    into every kernel that multiplies and optimize them again there (which made the
+    first fit of a small relu network take 1.3 s longer).
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64.
+    """
+    name = np.dtype(dtype).name
+    _prepared.add(name)
+    if not _enabled or ready(name):
+        return
+    square = np.zeros((1, 1), dtype=name)
+    for trans_a, product in _PRODUCTS.items():
+        _table[_SLOTS[(name, trans_a)]] = jitted_address(product, (square, square, square))
+
+
+def ready(dtype):
+    """Whether compiled code runs the tiled products for ``dtype`` now.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+    """
+    return bool(_table[_SLOTS[(np.dtype(dtype).name, False)]])
+
+
+def use_tiles(enabled):
+    """Let :func:`tiled_nn` and :func:`tiled_tn` run the tiles (the default) or make them
+    return False, so that callers use BLAS. Compiled kernels read the choice at run
+    time, so it takes effect at once. The tests use it.
+
+    Parameters
+    ----------
+    enabled : bool
+    """
+    global _enabled
+    _enabled = bool(enabled)
+    if _enabled:
+        for name in _prepared:
+            prepare(name)
+    else:
+        for slot in range(len(_table)):
+            _table[slot] = 0
+
+
+def _tiled_intrinsic(trans_a):
+    """An intrinsic calling the prepared product for ``trans_a``; see :func:`tiled_nn`."""
+
+    def typer(typingctx, a, b, c):
+        arrays = (a, b, c)
+        if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
+                   for x in arrays):
+            return None
+        if not a.dtype == b.dtype == c.dtype or str(a.dtype) not in ("float32", "float64"):
+            return None
+        return types.boolean(a, b, c), codegen
+
+    def codegen(context, builder, sig, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        table = builder.module.globals.get(TABLE_SYMBOL)
+        if table is None:
+            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
+                                      TABLE_SYMBOL)
+            table.linkage = "external"
+        slot = _SLOTS[(str(sig.args[0].dtype), trans_a)]
+        address = builder.load(builder.gep(table, [i32(0), i32(slot)]))
+        found = builder.icmp_unsigned("!=", address, i64(0))
+        plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
+        with builder.if_then(found, likely=True):
+            call_jitted_at(context, builder, address, plain, args)
+        return found
+
+    typer.__name__ = f"tiled_{'t' if trans_a else 'n'}n"
+    return intrinsic(typer)
+
+
+tiled_nn = _tiled_intrinsic(False)
+tiled_nn.__doc__ = """``c = a @ b`` in register tiles; returns False, writing nothing, until
+:func:`prepare` has run for the dtype.
 
 Parameters
 ----------
@@ -215,8 +319,9 @@ b : ndarray, shape (k, n)
 c : ndarray, shape (m, n)
     Written in place. All three C-contiguous, of one float dtype; shapes not checked.
 """
-tiled_tn = _tiled_product(True)
-tiled_tn.__doc__ = """``c = a.T @ b`` in register tiles.
+tiled_tn = _tiled_intrinsic(True)
+tiled_tn.__doc__ = """``c = a.T @ b`` in register tiles; returns False, writing nothing, until
+:func:`prepare` has run for the dtype.
 
 Parameters
 ----------
