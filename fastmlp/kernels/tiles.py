@@ -19,9 +19,17 @@ NumPy's BLAS.
 The vector width follows the processor features Numba compiles for (64 bytes
 with AVX-512, 32 with AVX, otherwise 16), and Numba keys its on-disk cache by
 them too.
+
+Kernels reach the products through :func:`tiled_nn` and :func:`tiled_tn`, which
+call them by address from a table under the fixed symbol :data:`TABLE_SYMBOL`
+(as :mod:`.blas` calls NumPy's BLAS), filled by :func:`prepare` for each dtype;
+until then they return False and the caller uses BLAS. Called directly, each
+product would be linked into every kernel that multiplies and optimized again
+there.
 """
 
 import ctypes
+import functools
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -86,10 +94,7 @@ def _tile_intrinsic(rows, masked):
         if not isinstance(trans_a, types.BooleanLiteral):
             return None
         signature = types.void(a, b, c, types.intp, types.intp, types.intp, trans_a)
-        return signature, _codegen(trans_a.literal_value)
-
-    def _codegen(trans_a):
-        return lambda context, builder, sig, args: codegen(context, builder, sig, args, trans_a)
+        return signature, functools.partial(codegen, trans_a=trans_a.literal_value)
 
     def codegen(context, builder, sig, args, trans_a):
         i64, i32 = ir.IntType(64), ir.IntType(32)
@@ -112,13 +117,17 @@ def _tile_intrinsic(rows, masked):
         align = context.get_abi_sizeof(real)
         zero = ir.Constant(vector, [0.0] * lanes)
 
+        def splat(value):
+            """``value`` in every lane."""
+            single = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), None),
+                                            value, i32(0))
+            return builder.shuffle_vector(single, single,
+                                          ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+
         masks = []
         if masked:
             # Lane l of vector v is inside the block when v * lanes + l < width.
-            limit = builder.insert_element(ir.Constant(ir.VectorType(i64, lanes), None), width,
-                                           i32(0))
-            limit = builder.shuffle_vector(limit, limit,
-                                           ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+            limit = splat(width)
             for v in range(TILE_VECTORS):
                 positions = ir.Constant(ir.VectorType(i64, lanes),
                                         [v * lanes + lane for lane in range(lanes)])
@@ -158,10 +167,7 @@ def _tile_intrinsic(rows, masked):
                     at = builder.add(builder.mul(p, a_cols), row_index)
                 else:
                     at = builder.add(builder.mul(row_index, a_cols), p)
-                scalar = builder.load(builder.gep(a.data, [at]))
-                broadcast = builder.insert_element(ir.Constant(vector, None), scalar, i32(0))
-                broadcast = builder.shuffle_vector(
-                    broadcast, broadcast, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+                broadcast = splat(builder.load(builder.gep(a.data, [at])))
                 for v in range(TILE_VECTORS):
                     total = builder.call(fma, [broadcast, b_vectors[v], builder.load(sums[r][v])])
                     builder.store(total, sums[r][v])
@@ -230,9 +236,8 @@ def prepare(dtype):
     publish their addresses to compiled code, once per process.
 
     Until then, :func:`tiled_nn` and :func:`tiled_tn` return False for ``dtype``.
-    Compiled code calls the products by address, so that Numba does not link them
-    into every kernel that multiplies and optimize them again there (which made the
-    first fit of a small relu network take 1.3 s longer).
+    (Linked into every kernel that multiplies, the products made the first fit of a
+    small relu network take 1.3 s longer; called by address, 0.3-0.7 s.)
 
     Parameters
     ----------
@@ -320,13 +325,4 @@ c : ndarray, shape (m, n)
     Written in place. All three C-contiguous, of one float dtype; shapes not checked.
 """
 tiled_tn = _tiled_intrinsic(True)
-tiled_tn.__doc__ = """``c = a.T @ b`` in register tiles; returns False, writing nothing, until
-:func:`prepare` has run for the dtype.
-
-Parameters
-----------
-a : ndarray, shape (k, m)
-b : ndarray, shape (k, n)
-c : ndarray, shape (m, n)
-    Written in place. All three C-contiguous, of one float dtype; shapes not checked.
-"""
+tiled_tn.__doc__ = """``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`tiled_nn`."""
