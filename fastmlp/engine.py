@@ -26,6 +26,7 @@ from .kernels.activation_callbacks import BACKWARD, FORWARD
 from .kernels.activation_callbacks import addresses as activation_addresses
 from .kernels.activation_callbacks import call_backward, call_forward
 from .kernels.addressed import call_jitted, jitted_address
+from .kernels.blas import prepare as prepare_blas
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
@@ -531,11 +532,13 @@ class Engine:
     def _activation_fns(self):
         """Each layer's activation callbacks (looked up on the first call, then kept).
 
-        The first call also prepares the tiled products of the model's dtype, which
-        the drivers reach through a table (see :func:`.kernels.tiles.prepare`).
+        The first call also prepares the matrix products of the model's dtype, which
+        the drivers reach through tables (see :func:`.kernels.tiles.prepare` and
+        :func:`.kernels.blas.prepare`).
         """
         if self._activation_addresses is None:
             prepare_tiles(self.dtype)
+            prepare_blas(self.dtype)
             self._activation_addresses = activation_addresses(self.layout.table[:, ACT],
                                                               self.dtype)
         return self._activation_addresses

@@ -1,5 +1,6 @@
 """fastmlp.kernels.blas: matrix products through NumPy's own BLAS."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,44 +73,58 @@ def test_gemm_gives_numpys_product(which, dtype):
         assert np.isnan(out).all()
 
 
-def test_use_numpy_blas_off_leaves_the_product_to_the_caller():
-    a, b, expected = _operands("nn", np.float32)
+def test_use_numpy_blas_off_multiplies_by_np_dot():
+    """With NumPy's BLAS switched off, a prepared dtype's products go through the
+    np.dot fallback (SciPy's BLAS), called by address."""
+    a, b, expected = _operands("tn", np.float32)
     out = np.full(expected.shape, np.nan, np.float32)
+    blas.prepare(np.float32)
     blas.use_numpy_blas(False)
     try:
         assert blas.numpy_blas_symbols() == {}
-        assert not _products(a, b, out, "nn")
-        assert np.isnan(out).all()
+        assert _products(a, b, out, "tn")
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     finally:
         blas.use_numpy_blas(True)
-    assert _products(a, b, out, "nn") == ("float32" in blas.numpy_blas_symbols())
+    assert _products(a, b, out, "tn")
 
 
 def test_kernel_cached_on_disk_works_in_a_new_process(tmp_path):
-    """The function pointer is read at run time, so a kernel loaded from the cache
-    calls the BLAS of the process that loads it."""
+    """The function pointers are read at run time, so a kernel loaded from the cache
+    calls the BLAS of the process that loads it, and the np.dot fallbacks, also
+    loaded from the cache, once they are prepared."""
     script = tmp_path / "product.py"
     script.write_text(textwrap.dedent("""
         import numpy as np
         from numba import njit
-        from fastmlp.kernels.blas import gemm_nn
+        from fastmlp.kernels import blas
 
         @njit(cache=True)
         def product(a, b, c):
-            return gemm_nn(a, b, c)
+            return blas.gemm_nn(a, b, c)
 
         rng = np.random.default_rng(0)
         a, b = rng.normal(size=(20, 30)), rng.normal(size=(30, 10))
         c = np.zeros((20, 10))
         found = product(a, b, c)
         ok = bool((c == a @ b).all()) if found else bool((c == 0).all())
-        print(sum(product.stats.cache_hits.values()), found, ok)
+        # Without NumPy's BLAS, nothing is written until prepare publishes np.dot.
+        blas.use_numpy_blas(False)
+        c[:] = 0
+        unprepared = not product(a, b, c) and bool((c == 0).all())
+        blas.prepare(np.float64)
+        by_np_dot = product(a, b, c) and np.allclose(c, a @ b)
+        print(sum(product.stats.cache_hits.values()), found, ok, unprepared, by_np_dot,
+              sum(p.stats.cache_hits[p.signatures[0]] for p in blas._FALLBACKS.values()
+                  if p.signatures))
     """))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
     runs = []
     for _ in range(2):
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path)
+                              timeout=300, cwd=tmp_path, env=env)
         assert done.returncode == 0, done.stderr
         runs.append(done.stdout.split())
     found = str("float64" in blas.numpy_blas_symbols())
-    assert runs == [["0", found, "True"], ["1", found, "True"]]
+    assert runs == [["0", found, "True", "True", "True", "0"],
+                    ["1", found, "True", "True", "True", "3"]]

@@ -98,6 +98,7 @@ def product_route(request):
     tiles.use_tiles(ours)
     for dtype in DTYPES:
         tiles.prepare(dtype)
+        blas.prepare(dtype)
     try:
         yield request.param
     finally:

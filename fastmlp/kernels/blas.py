@@ -14,8 +14,12 @@ name :data:`TABLE_SYMBOL`. The pointer is read at run time, never compiled in,
 so kernels cached on disk stay valid in a new process (where the library lies
 at another address) and with another NumPy. Where NumPy's BLAS has no CBLAS
 entry point with 64-bit integers (builds other than the ``scipy-openblas64``
-wheels, and Windows, where the search below does not reach it), the table holds
-zeros and the intrinsics return False: the caller then uses ``np.dot``.
+wheels, and Windows, where the search below does not reach it), the intrinsics
+call ``np.dot`` instead (SciPy's BLAS, through Numba), compiled as functions of
+their own by :func:`prepare` and also called by address from the table; before
+that they return False. Called directly, ``np.dot`` would be compiled and
+optimized again inside every kernel that multiplies, even where it never runs:
+that took 0.45-0.6 s of the first fit of a small relu network.
 
 The table's name and layout are compiled into every kernel that multiplies, as
 inlined code always is: after changing them in a source checkout, clear the
@@ -26,12 +30,16 @@ need this, since it rewrites every source file and so invalidates their caches.
 import ctypes
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "use_numpy_blas", "TABLE_SYMBOL"]
+from .addressed import call_jitted_at, jitted_address
+
+__all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "prepare", "use_numpy_blas",
+           "TABLE_SYMBOL"]
 
 #: Name under which the compiled code finds the table of function pointers.
 TABLE_SYMBOL = "fastmlp_numpy_blas_functions"
@@ -43,12 +51,19 @@ _SCHEMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", "_64"))
 _LETTERS = {"float32": "s", "float64": "d"}
 # Where each dtype's gemm and gemv pointers lie in the table.
 _SLOTS = {"float32": 0, "float64": 2}
+# Where the np.dot fallbacks lie, by dtype and (trans_a, trans_b).
+_KINDS = ((False, False), (True, False), (False, True))
+_FALLBACK_SLOTS = {(dtype, kind): 4 + 3 * d + k for d, dtype in enumerate(_LETTERS)
+                   for k, kind in enumerate(_KINDS)}
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-# sgemm, sgemv, dgemm, dgemv; zeros for a dtype that NumPy's BLAS does not offer.
-_table = (ctypes.c_uint64 * 4)()
+# sgemm, sgemv, dgemm, dgemv (zeros for a dtype that NumPy's BLAS does not offer),
+# then the np.dot fallbacks (zeros until prepared where needed).
+_table = (ctypes.c_uint64 * (4 + len(_FALLBACK_SLOTS)))()
 _found = {}
+# The dtypes that prepare was asked for.
+_prepared = set()
 
 
 def _numpy_extension():
@@ -109,13 +124,101 @@ def use_numpy_blas(enabled):
     if enabled:
         _look_up()
     else:
-        for slot in range(len(_table)):
+        for slot in range(4):
             _table[slot] = 0
         _found.clear()
+    for dtype in _prepared:
+        prepare(dtype)
+
+
+def _dot_fallback(trans_a, trans_b):
+    """``c = op(a) @ op(b)`` by ``np.dot``, returning True; the transposes are closure
+    constants, which Numba types as literals and which key the disk cache apart."""
+
+    @njit(cache=True)
+    def product(a, b, c):
+        if trans_a:
+            np.dot(a.T, b, c)
+        elif trans_b:
+            np.dot(a, b.T, c)
+        else:
+            np.dot(a, b, c)
+        return True
+
+    return product
+
+
+_FALLBACKS = {kind: _dot_fallback(*kind) for kind in _KINDS}
+
+
+def prepare(dtype):
+    """Make the products work for ``dtype`` in compiled code: where NumPy's BLAS has no
+    entry point for it (or is switched off), compile the ``np.dot`` fallbacks (or load
+    them from the disk cache) and publish their addresses. Until then the intrinsics
+    return False for such a dtype.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64.
+    """
+    name = np.dtype(dtype).name
+    _prepared.add(name)
+    if name in _found or _table[_FALLBACK_SLOTS[(name, _KINDS[0])]]:
+        return
+    square = np.zeros((1, 1), dtype=name)
+    for kind, product in _FALLBACKS.items():
+        _table[_FALLBACK_SLOTS[(name, kind)]] = jitted_address(product, (square, square, square))
 
 
 _look_up()
 llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
+
+
+def _lower_cblas(context, builder, sig, args, gemm_address, gemv_address, trans_a, trans_b):
+    """Lower ``c = op(a) @ op(b)`` as a call of NumPy's CBLAS gemm, or of gemv for one
+    row or column of ``c``, at the given addresses."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    real = context.get_value_type(sig.args[0].dtype)
+    pointer = real.as_pointer()
+    a, b, c = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
+    a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
+    b_rows, b_cols = cgutils.unpack_tuple(builder, b.shape, 2)
+    c_rows, c_cols = cgutils.unpack_tuple(builder, c.shape, 2)
+    gemv_type = ir.FunctionType(ir.VoidType(), [
+        i32, i32, i64, i64, real, pointer, i64, pointer, i64, real, pointer, i64])
+    gemv = builder.inttoptr(gemv_address, gemv_type.as_pointer())
+
+    def matrix_vector(matrix, rows, cols, transpose, vector):
+        # One row or one column of c is a matrix-vector product. (NumPy's
+        # OpenBLAS 0.3.31 ran one-row products about 10 % slower as gemm.)
+        builder.call(gemv, [
+            i32(_ROW_MAJOR), i32(_TRANS if transpose else _NO_TRANS), rows, cols,
+            real(1.0), matrix, cols, vector, i64(1), real(0.0), c.data, i64(1)])
+
+    one_row = builder.icmp_signed("==", c_rows, i64(1))
+    one_column = builder.icmp_signed("==", c_cols, i64(1))
+    with builder.if_else(one_row) as (row_case, other):
+        with row_case:
+            # c[0] = op(b).T @ (a's only row, or a's only column when transposed).
+            matrix_vector(b.data, b_rows, b_cols, not trans_b, a.data)
+        with other:
+            with builder.if_else(one_column) as (column_case, general):
+                with column_case:
+                    # c[:, 0] = op(a) @ (b's only column, or only row when transposed).
+                    matrix_vector(a.data, a_rows, a_cols, trans_a, b.data)
+                with general:
+                    gemm_type = ir.FunctionType(ir.VoidType(), [
+                        i32, i32, i32, i64, i64, i64, real, pointer, i64, pointer, i64, real,
+                        pointer, i64])
+                    gemm = builder.inttoptr(gemm_address, gemm_type.as_pointer())
+                    # op(a) is (m, k); a row-major array's leading dimension is its
+                    # column count.
+                    k = a_rows if trans_a else a_cols
+                    builder.call(gemm, [
+                        i32(_ROW_MAJOR), i32(_TRANS if trans_a else _NO_TRANS),
+                        i32(_TRANS if trans_b else _NO_TRANS), c_rows, c_cols, k, real(1.0),
+                        a.data, a_cols, b.data, b_cols, real(0.0), c.data, c_cols])
 
 
 def _gemm_intrinsic(trans_a, trans_b):
@@ -132,65 +235,39 @@ def _gemm_intrinsic(trans_a, trans_b):
 
     def codegen(context, builder, sig, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
-        real = context.get_value_type(sig.args[0].dtype)
-        pointer = real.as_pointer()
         table = builder.module.globals.get(TABLE_SYMBOL)
         if table is None:
             table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
                                       TABLE_SYMBOL)
             table.linkage = "external"
-        slot = _SLOTS[str(sig.args[0].dtype)]
-        gemm_address, gemv_address = (
-            builder.load(builder.gep(table, [i32(0), i32(slot + offset)])) for offset in (0, 1))
+
+        def entry(slot):
+            return builder.load(builder.gep(table, [i32(0), i32(slot)]))
+
+        dtype = str(sig.args[0].dtype)
+        gemm_address, gemv_address = entry(_SLOTS[dtype]), entry(_SLOTS[dtype] + 1)
         found = builder.icmp_unsigned("!=", gemm_address, i64(0))
-        with builder.if_then(found, likely=True):
-            a, b, c = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args))
-            a_rows, a_cols = cgutils.unpack_tuple(builder, a.shape, 2)
-            b_rows, b_cols = cgutils.unpack_tuple(builder, b.shape, 2)
-            c_rows, c_cols = cgutils.unpack_tuple(builder, c.shape, 2)
-            gemv_type = ir.FunctionType(ir.VoidType(), [
-                i32, i32, i64, i64, real, pointer, i64, pointer, i64, real, pointer, i64])
-            gemv = builder.inttoptr(gemv_address, gemv_type.as_pointer())
-
-            def matrix_vector(matrix, rows, cols, transpose, vector):
-                # One row or one column of c is a matrix-vector product. (NumPy's
-                # OpenBLAS 0.3.31 ran one-row products about 10 % slower as gemm.)
-                builder.call(gemv, [
-                    i32(_ROW_MAJOR), i32(_TRANS if transpose else _NO_TRANS), rows, cols,
-                    real(1.0), matrix, cols, vector, i64(1), real(0.0), c.data, i64(1)])
-
-            one_row = builder.icmp_signed("==", c_rows, i64(1))
-            one_column = builder.icmp_signed("==", c_cols, i64(1))
-            with builder.if_else(one_row) as (row_case, other):
-                with row_case:
-                    # c[0] = op(b).T @ (a's only row, or a's only column when transposed).
-                    matrix_vector(b.data, b_rows, b_cols, not trans_b, a.data)
-                with other:
-                    with builder.if_else(one_column) as (column_case, general):
-                        with column_case:
-                            # c[:, 0] = op(a) @ (b's only column, or only row when transposed).
-                            matrix_vector(a.data, a_rows, a_cols, trans_a, b.data)
-                        with general:
-                            gemm_type = ir.FunctionType(ir.VoidType(), [
-                                i32, i32, i32, i64, i64, i64, real, pointer, i64, pointer,
-                                i64, real, pointer, i64])
-                            gemm = builder.inttoptr(gemm_address, gemm_type.as_pointer())
-                            # op(a) is (m, k); a row-major array's leading dimension is
-                            # its column count.
-                            k = a_rows if trans_a else a_cols
-                            builder.call(gemm, [
-                                i32(_ROW_MAJOR), i32(_TRANS if trans_a else _NO_TRANS),
-                                i32(_TRANS if trans_b else _NO_TRANS), c_rows, c_cols, k,
-                                real(1.0), a.data, a_cols, b.data, b_cols, real(0.0), c.data,
-                                c_cols])
-        return found
+        ran = cgutils.alloca_once_value(builder, found)
+        with builder.if_else(found, likely=True) as (numpy_blas, fallback):
+            with numpy_blas:
+                _lower_cblas(context, builder, sig, args, gemm_address, gemv_address,
+                             trans_a, trans_b)
+            with fallback:
+                address = entry(_FALLBACK_SLOTS[(dtype, (trans_a, trans_b))])
+                prepared = builder.icmp_unsigned("!=", address, i64(0))
+                builder.store(prepared, ran)
+                plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
+                with builder.if_then(prepared, likely=True):
+                    call_jitted_at(context, builder, address, plain, args)
+        return builder.load(ran)
 
     typer.__name__ = f"gemm_{'t' if trans_a else 'n'}{'t' if trans_b else 'n'}"
     return intrinsic(typer)
 
 
 gemm_nn = _gemm_intrinsic(False, False)
-gemm_nn.__doc__ = """``c = a @ b`` by NumPy's CBLAS; returns False, writing nothing, where it has none.
+gemm_nn.__doc__ = """``c = a @ b`` by NumPy's CBLAS, or by ``np.dot`` where it has none once
+:func:`prepare` has run for the dtype; returns False, writing nothing, before that.
 
 All three arrays must be 2-D, C-contiguous and of one float dtype, with shapes that
 match (not checked) and no zero extent.

@@ -5,7 +5,10 @@ least :data:`BLAS_MIN_FLOPS` multiply-adds go to NumPy's BLAS on contiguous view
 (see :mod:`.blas`; ``np.dot`` where NumPy's has no usable entry point), and BLAS
 owns the threads; up to :data:`TILED_MAX_FLOPS`, the forward and weight-gradient
 products run in register tiles of our own instead (see :mod:`.tiles`), and smaller
-products run as plain loops, so tiny networks pay no call overhead. Everything
+products run as plain loops, so tiny networks pay no call overhead. The tiles and
+the ``np.dot`` fallback are called by address once ``tiles.prepare`` and
+``blas.prepare`` have run for the dtype (the engine runs both); before that, every
+product runs as loops. Everything
 around the products (bias, activation, loss, metrics, optimizer updates) runs as
 single-threaded, vectorised loops: row-level maths is ``inline="always"`` so it
 fuses into them, and the common activations have loops of their own free of the
@@ -224,13 +227,10 @@ def matmul(X, W, out):
     n, k = X.shape
     m = W.shape[1]
     flops = n * k * m
-    small = flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and n > 1 and m > 1
-    if small and tiled_nn(X, W, out):
-        return
     if flops >= BLAS_MIN_FLOPS:
-        if not gemm_nn(X, W, out):
-            np.dot(X, W, out)
-        return
+        small = flops <= TILED_MAX_FLOPS and n > 1 and m > 1
+        if (small and tiled_nn(X, W, out)) or gemm_nn(X, W, out):
+            return
     for r in range(n):
         for j in range(m):
             out[r, j] = 0
@@ -255,13 +255,10 @@ def matmul_tn(X, D, out):
     n, k = X.shape
     m = D.shape[1]
     flops = n * k * m
-    small = flops >= BLAS_MIN_FLOPS and flops <= TILED_MAX_FLOPS and k > 1 and m > 1
-    if small and tiled_tn(X, D, out):
-        return
     if flops >= BLAS_MIN_FLOPS:
-        if not gemm_tn(X, D, out):
-            np.dot(X.T, D, out)
-        return
+        small = flops <= TILED_MAX_FLOPS and k > 1 and m > 1
+        if (small and tiled_tn(X, D, out)) or gemm_tn(X, D, out):
+            return
     for i in range(k):
         for j in range(m):
             out[i, j] = 0
@@ -285,9 +282,7 @@ def matmul_nt(D, W, out):
     """
     n, m = D.shape
     k = W.shape[0]
-    if m > 1 and n * k * m >= BLAS_MIN_FLOPS:
-        if not gemm_nt(D, W, out):
-            np.dot(D, W.T, out)
+    if m > 1 and n * k * m >= BLAS_MIN_FLOPS and gemm_nt(D, W, out):
         return
     if m == 1:
         # One output unit: an outer product, one vector loop per row (32x32: about
