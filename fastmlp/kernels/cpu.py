@@ -496,18 +496,22 @@ def relu_backward_bias_gradient(A, D, db):
     n, m = D.shape
     for j in range(m):
         db[j] = 0
-    r = 0
-    while r + 4 <= n:
-        # Mask four rows, then add them to db while they are still in the L1 cache.
-        # (One loop over the four rows at once ran scalar: 2.7 ms on 1024x512.)
-        for k in range(r, r + 4):
-            _activation_backward_from_output_row(row(A, k), RELU, row(D, k))
-        _add_four_rows(D, r, db)
-        r += 4
-    for r in range(r, n):
-        d = row(D, r)
-        _activation_backward_from_output_row(row(A, r), RELU, d)
-        _add_row(d, db)
+    for r in range(0, n, 4):
+        # Mask up to four rows, then add them to db while they are still in the L1
+        # cache. (One loop over the four rows at once ran scalar: 2.7 ms on 1024x512.)
+        # The mask is written out here rather than inlined from
+        # _activation_backward_from_output_row, whose every branch Numba would copy
+        # before dropping all but relu's.
+        end = min(r + 4, n)
+        for k in range(r, end):
+            a, d = row(A, k), row(D, k)
+            for j in range(m):
+                d[j] = d[j] if a[j] > 0 else 0.0
+        if end - r == 4:
+            _add_four_rows(D, r, db)
+        else:
+            for k in range(r, end):
+                _add_row(row(D, k), db)
 
 
 # ------------------------------------------------------------------------- losses
