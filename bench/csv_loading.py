@@ -45,7 +45,8 @@ def load(reader, path, dtype):
         return np.loadtxt(path, delimiter=",", skiprows=1, dtype=dtype)
     from fastmlp.data import read_csv
 
-    table = read_csv(path, dtype=dtype)
+    # "compiled", since the warm-up file is too small for "auto" to compile the scanner.
+    table = read_csv(path, dtype=dtype, engine="compiled")
     return table.columns
 
 

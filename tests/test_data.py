@@ -6,7 +6,7 @@ import pytest
 from fastmlp import data
 from fastmlp.data import DataError, Table, read_csv
 
-ENGINES = ["auto", "python"]
+ENGINES = ["compiled", "python"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -367,7 +367,7 @@ def test_fast_path_matches_csv_module(tmp_path, monkeypatch, dtype, max_exp10):
     path = write(tmp_path, "a,b,c,d,e,color\n" + "\n".join(lines) + "\n")
     # Small chunks exercise lines split across reads and growing buffers.
     monkeypatch.setattr(data, "_CHUNK_BYTES", 97)
-    fast = read_csv(path, dtype=dtype)
+    fast = read_csv(path, dtype=dtype, engine="compiled")
     slow = read_csv(path, dtype=dtype, engine="python")
     assert fast.names == slow.names
     for name in "abcde":
@@ -383,7 +383,7 @@ def test_fast_path_grows_its_cell_and_text_buffers(tmp_path):
     # (about 90 kB) than the first text buffer (64 kB).
     labels = [f"label-{i:05d}-" + "x" * (i % 50) for i in range(2100)]
     path = write(tmp_path, "a,name\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels)))
-    fast = read_csv(path)
+    fast = read_csv(path, engine="compiled")
     assert fast["name"].tolist() == labels
     assert fast["a"].tolist() == list(range(2100))
 
@@ -392,7 +392,7 @@ def test_fast_path_line_numbers_across_chunks(tmp_path, monkeypatch):
     rows = "".join(f"{i},{i}\n\n" for i in range(200))
     path = write(tmp_path, "a,b\n" + rows + "1,oops\n" + rows)
     monkeypatch.setattr(data, "_CHUNK_BYTES", 50)
-    assert "line 402, column \"b\": could not read 'oops'" in read_error(path)
+    assert "line 402, column \"b\": could not read 'oops'" in read_error(path, engine="compiled")
 
 
 def test_fast_path_is_used_for_plain_files(tmp_path, monkeypatch):
@@ -400,21 +400,36 @@ def test_fast_path_is_used_for_plain_files(tmp_path, monkeypatch):
         raise AssertionError("the general path should not be needed")
 
     monkeypatch.setattr(data, "_read_general", fail)
-    table = read_csv(write(tmp_path, "a,b\n1,x\n2,y\n"))
+    table = read_csv(write(tmp_path, "a,b\n1,x\n2,y\n"), engine="compiled")
     assert as_lists(table) == {"a": [1.0, 2.0], "b": ["x", "y"]}
+
+
+def test_auto_engine_reads_small_files_with_the_csv_module(tmp_path, monkeypatch):
+    """Below COMPILED_MIN_BYTES the compiled scanner would cost its first compile for
+    no gain; from there on "auto" uses it."""
+    scanned = []
+    read_fast = data._read_fast
+    monkeypatch.setattr(data, "_read_fast", lambda spec: scanned.append(spec) or read_fast(spec))
+    content = "a,b\n1,x\n2,y\n"
+    path = write(tmp_path, content)
+    assert as_lists(read_csv(path)) == {"a": [1.0, 2.0], "b": ["x", "y"]}
+    assert scanned == []
+    monkeypatch.setattr(data, "COMPILED_MIN_BYTES", len(content))
+    assert as_lists(read_csv(path)) == {"a": [1.0, 2.0], "b": ["x", "y"]}
+    assert len(scanned) == 1
 
 
 def test_fast_path_stops_when_the_file_grew(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_count_lines", lambda path: 2)
     path = write(tmp_path, "a\n1\n2\n3\n")
-    assert read_error(path) == f"{path}: the file changed while it was read."
+    assert read_error(path, engine="compiled") == f"{path}: the file changed while it was read."
 
 
 @pytest.mark.parametrize(
     "cell", ["12345678901234567890123", "1e-330", "0.30000000000000004441", "9" * 19]
 )
 def test_numbers_the_fast_path_leaves_to_python(tmp_path, cell):
-    table = read_csv(write(tmp_path, f"a\n1\n{cell}\n"))
+    table = read_csv(write(tmp_path, f"a\n1\n{cell}\n"), engine="compiled")
     assert table["a"][1] == float(cell)
 
 
