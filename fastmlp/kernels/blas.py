@@ -51,16 +51,18 @@ _SCHEMES = (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("cblas_", "_64"))
 _LETTERS = {"float32": "s", "float64": "d"}
 # Where each dtype's gemm and gemv pointers lie in the table.
 _SLOTS = {"float32": 0, "float64": 2}
-# Where the np.dot fallbacks lie, by dtype and (trans_a, trans_b).
+# Slots of NumPy's gemm and gemv, then where the np.dot fallbacks lie, by dtype and
+# (trans_a, trans_b).
+_CBLAS_SLOTS = 2 * len(_SLOTS)
 _KINDS = ((False, False), (True, False), (False, True))
-_FALLBACK_SLOTS = {(dtype, kind): 4 + 3 * d + k for d, dtype in enumerate(_LETTERS)
-                   for k, kind in enumerate(_KINDS)}
+_FALLBACK_SLOTS = {(dtype, kind): _CBLAS_SLOTS + len(_KINDS) * d + k
+                   for d, dtype in enumerate(_LETTERS) for k, kind in enumerate(_KINDS)}
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 # sgemm, sgemv, dgemm, dgemv (zeros for a dtype that NumPy's BLAS does not offer),
 # then the np.dot fallbacks (zeros until prepared where needed).
-_table = (ctypes.c_uint64 * (4 + len(_FALLBACK_SLOTS)))()
+_table = (ctypes.c_uint64 * (_CBLAS_SLOTS + len(_FALLBACK_SLOTS)))()
 _found = {}
 # The dtypes that prepare was asked for.
 _prepared = set()
@@ -124,7 +126,7 @@ def use_numpy_blas(enabled):
     if enabled:
         _look_up()
     else:
-        for slot in range(4):
+        for slot in range(_CBLAS_SLOTS):
             _table[slot] = 0
         _found.clear()
     for dtype in _prepared:
