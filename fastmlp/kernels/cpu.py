@@ -47,9 +47,11 @@ from .views import flat, row
 BLAS_MIN_FLOPS = 64
 #: Products ``x @ w`` and ``x.T @ d`` with at most this many multiply-adds, and more
 #: than one row and column, run in register tiles (see :mod:`.tiles`; once
-#: ``tiles.prepare`` has run for the dtype, as the engine does) instead of BLAS. On the test machine the tiles took half BLAS's time up to 64x64x64 and
-#: about as long at 128x128x10, and BLAS with its two threads was faster from
-#: 128x256x128 up.
+#: ``tiles.prepare`` has run for the dtype, as the engine does) instead of BLAS. On
+#: the test machine the tiles took less than half BLAS's time up to 64x64x64 and
+#: 0.85x at 128x128x10. Up to 128x256x128 they still took 0.5-0.85x the time of
+#: BLAS's two threads, but an mnist-shape epoch with those products tiled as well
+#: (a limit of 2**22) took as long (267.6 and 279.9 ms against 268.0 and 288.6 ms).
 TILED_MAX_FLOPS = 2**18
 
 # error_model="numpy": a float division by zero gives inf/nan as in NumPy instead of
