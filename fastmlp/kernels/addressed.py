@@ -18,14 +18,17 @@ validation data, 10.8-11.1 s against 10.1-10.9 s (two cold processes of each,
 alternating).
 """
 
+import ctypes
+
+import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import typeof, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["address_of", "c_arrays", "call", "call_jitted", "call_jitted_at", "jitted_address",
-           "made", "numba_float"]
+__all__ = ["AddressTable", "address_of", "c_arrays", "call", "call_jitted", "call_jitted_at",
+           "jitted_address", "made", "numba_float"]
 
 _FLOATS = {"float32": types.float32, "float64": types.float64}
 
@@ -156,3 +159,43 @@ def call_jitted_at(context, builder, address, plain, values):
     with cgutils.if_unlikely(builder, status.is_error):
         context.call_conv.return_status_propagate(builder, status)
     return result
+
+
+class AddressTable:
+    """Machine-code addresses that compiled code reads at run time from a table under a
+    fixed symbol name, so that nothing process-specific is compiled in and kernels
+    cached on disk stay valid in a new process.
+
+    The table's name and size are compiled into the kernels that read it: after
+    changing them in a source checkout, clear the Numba caches.
+
+    Parameters
+    ----------
+    symbol : str
+        The table's symbol name.
+    size : int
+        Number of entries, all 0 at first.
+    """
+
+    def __init__(self, symbol, size):
+        self.symbol = symbol
+        self._entries = (ctypes.c_uint64 * size)()
+        llvm.add_symbol(symbol, ctypes.addressof(self._entries))
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __getitem__(self, slot):
+        return self._entries[slot]
+
+    def __setitem__(self, slot, address):
+        self._entries[slot] = address
+
+    def load(self, builder, slot):
+        """Lower a read of entry ``slot`` (an LLVM int64)."""
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        table = builder.module.globals.get(self.symbol)
+        if table is None:
+            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(self)), self.symbol)
+            table.linkage = "external"
+        return builder.load(builder.gep(table, [i32(0), i32(slot)]))

@@ -29,14 +29,13 @@ need this, since it rewrites every source file and so invalidates their caches.
 
 import ctypes
 
-import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .addressed import call_jitted_at, jitted_address
+from .addressed import AddressTable, c_arrays, call_jitted_at, jitted_address
 
 __all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "prepare", "use_numpy_blas",
            "TABLE_SYMBOL"]
@@ -62,7 +61,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 # sgemm, sgemv, dgemm, dgemv (zeros for a dtype that NumPy's BLAS does not offer),
 # then the np.dot fallbacks (zeros until prepared where needed).
-_table = (ctypes.c_uint64 * (_CBLAS_SLOTS + len(_FALLBACK_SLOTS)))()
+_table = AddressTable(TABLE_SYMBOL, _CBLAS_SLOTS + len(_FALLBACK_SLOTS))
 _found = {}
 # The dtypes that prepare was asked for.
 _prepared = set()
@@ -174,7 +173,6 @@ def prepare(dtype):
 
 
 _look_up()
-llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
 
 
 def _lower_cblas(context, builder, sig, args, gemm_address, gemv_address, trans_a, trans_b):
@@ -227,24 +225,15 @@ def _gemm_intrinsic(trans_a, trans_b):
     """An intrinsic computing ``c = op(a) @ op(b)``; see :func:`gemm_nn`."""
 
     def typer(typingctx, a, b, c):
-        arrays = (a, b, c)
-        if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
-                   for x in arrays):
-            return None
-        if not a.dtype == b.dtype == c.dtype or str(a.dtype) not in _SLOTS:
+        if not c_arrays((a, b, c), (2, 2, 2)):
             return None
         return types.boolean(a, b, c), codegen
 
     def codegen(context, builder, sig, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        table = builder.module.globals.get(TABLE_SYMBOL)
-        if table is None:
-            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
-                                      TABLE_SYMBOL)
-            table.linkage = "external"
+        i64 = ir.IntType(64)
 
         def entry(slot):
-            return builder.load(builder.gep(table, [i32(0), i32(slot)]))
+            return _table.load(builder, slot)
 
         dtype = str(sig.args[0].dtype)
         gemm_address, gemv_address = entry(_SLOTS[dtype]), entry(_SLOTS[dtype] + 1)

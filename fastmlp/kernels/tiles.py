@@ -28,7 +28,6 @@ product would be linked into every kernel that multiplies and optimized again
 there.
 """
 
-import ctypes
 import functools
 
 import llvmlite.binding as llvm
@@ -38,7 +37,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .addressed import call_jitted_at, jitted_address
+from .addressed import AddressTable, c_arrays, call_jitted_at, jitted_address
 
 __all__ = ["prepare", "ready", "tiled_nn", "tiled_tn", "use_tiles", "TABLE_SYMBOL", "TILE_ROWS",
            "TILE_VECTORS", "VECTOR_BYTES"]
@@ -220,10 +219,9 @@ _PRODUCTS = {False: _tiled_product(False), True: _tiled_product(True)}
 # Addresses of the compiled products, by (dtype, trans_a): float32 nn, tn, float64 nn, tn.
 _SLOTS = {("float32", False): 0, ("float32", True): 1, ("float64", False): 2,
           ("float64", True): 3}
-_table = (ctypes.c_uint64 * len(_SLOTS))()
 #: Name under which compiled code finds the table of the products' addresses.
 TABLE_SYMBOL = "fastmlp_tiled_products"
-llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
+_table = AddressTable(TABLE_SYMBOL, len(_SLOTS))
 _enabled = True
 # The dtypes that prepare was asked for.
 _prepared = set()
@@ -284,24 +282,13 @@ def _tiled_intrinsic(trans_a):
     """An intrinsic calling the prepared product for ``trans_a``; see :func:`tiled_nn`."""
 
     def typer(typingctx, a, b, c):
-        arrays = (a, b, c)
-        if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
-                   for x in arrays):
-            return None
-        if not a.dtype == b.dtype == c.dtype or str(a.dtype) not in ("float32", "float64"):
+        if not c_arrays((a, b, c), (2, 2, 2)):
             return None
         return types.boolean(a, b, c), codegen
 
     def codegen(context, builder, sig, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        table = builder.module.globals.get(TABLE_SYMBOL)
-        if table is None:
-            table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(_table)),
-                                      TABLE_SYMBOL)
-            table.linkage = "external"
-        slot = _SLOTS[(str(sig.args[0].dtype), trans_a)]
-        address = builder.load(builder.gep(table, [i32(0), i32(slot)]))
-        found = builder.icmp_unsigned("!=", address, i64(0))
+        address = _table.load(builder, _SLOTS[(str(sig.args[0].dtype), trans_a)])
+        found = builder.icmp_unsigned("!=", address, ir.IntType(64)(0))
         plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
         with builder.if_then(found, likely=True):
             call_jitted_at(context, builder, address, plain, args)
