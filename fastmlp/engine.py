@@ -17,10 +17,10 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients, copy_rows,
-    dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt, matmul_tn,
-    relu_backward_bias_gradient, rmsprop_update, rows_finite, set_adam_alpha, sgd_update,
-    shuffle_order,
+    BLAS_MIN_FLOPS, TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients,
+    copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt,
+    matmul_tn, relu_backward_bias_gradient, rmsprop_update, rows_finite, set_adam_alpha,
+    sgd_update, shuffle_order,
 )
 from .kernels.activation_callbacks import BACKWARD, FORWARD
 from .kernels.activation_callbacks import addresses as activation_addresses
@@ -422,6 +422,10 @@ class Engine:
         self._act_units = n_features + sum(widths)
         self._z_units = sum(widths)
         self._widest = max([n_features] + widths)
+        dense = layout.table[:, KIND] == DENSE
+        # Multiply-adds per row of the largest layer's product.
+        self._largest_layer_products = int(
+            (layout.table[dense, N_IN] * layout.table[dense, N_OUT]).max(initial=0))
         self._tiny_activations = bool(np.isin(layout.table[:, ACT], TINY_ACTIVATIONS).all())
         row_bytes = (self._act_units + 2 * self._z_units) * self.dtype.itemsize
         #: Rows per step of ``predict`` and ``evaluate`` without a batch size (see
@@ -435,9 +439,17 @@ class Engine:
         return self._widest <= TINY_UNITS and self._tiny_activations
 
     def _reserve(self, rows):
-        """Make the workspaces hold batches of ``rows`` rows."""
+        """Make the workspaces hold batches of ``rows`` rows, and prepare the matrix
+        products of the model's dtype that such batches can take (the drivers reach
+        them through tables: see :func:`.kernels.blas.prepare` and
+        :func:`.kernels.tiles.prepare`). The tiles compile only for batches with
+        products large enough for them, so a 2-2-1 network fitted a row at a time
+        does not compile them."""
         if rows <= self.capacity:
             return
+        prepare_blas(self.dtype)
+        if rows * self._largest_layer_products >= BLAS_MIN_FLOPS:
+            prepare_tiles(self.dtype)
         # Allocate everything first, so a MemoryError leaves the old workspaces intact.
         a_ws = np.zeros(rows * self._act_units, dtype=self.dtype)
         z_ws = np.zeros(rows * self._z_units, dtype=self.dtype)
@@ -530,15 +542,8 @@ class Engine:
         return sums, val_sums, finite
 
     def _activation_fns(self):
-        """Each layer's activation callbacks (looked up on the first call, then kept).
-
-        The first call also prepares the matrix products of the model's dtype, which
-        the drivers reach through tables (see :func:`.kernels.tiles.prepare` and
-        :func:`.kernels.blas.prepare`).
-        """
+        """Each layer's activation callbacks (looked up on the first call, then kept)."""
         if self._activation_addresses is None:
-            prepare_tiles(self.dtype)
-            prepare_blas(self.dtype)
             self._activation_addresses = activation_addresses(self.layout.table[:, ACT],
                                                               self.dtype)
         return self._activation_addresses

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import tracemalloc
 import warnings
 
@@ -691,6 +692,29 @@ def test_tiled_products_train_like_blas(float64):
     for key in h1:
         np.testing.assert_allclose(h1[key], h2[key], rtol=1e-10)
     np.testing.assert_allclose(p1, p2, rtol=1e-10, atol=1e-12)
+
+
+def test_tiles_compile_only_for_batches_that_can_use_them():
+    """A 2-2-1 network fitted a row at a time never multiplies enough for the tiles,
+    so a fresh process does not compile them; a predict of 40 rows does."""
+    script = textwrap.dedent("""
+        import numpy as np
+        import fastmlp
+        from fastmlp.kernels import tiles
+        x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], "f")
+        model = fastmlp.Sequential([fastmlp.layers.Dense(2, "sigmoid", input_dim=2),
+                                    fastmlp.layers.Dense(1, "sigmoid")])
+        model.compile("sgd", "mse")
+        model.fit(x, x[:, :1], batch_size=1, epochs=2, verbose=0)
+        model.predict(x, verbose=0)
+        before = tiles.ready(np.float32)
+        model.predict(np.zeros((40, 2), "f"), verbose=0)
+        print(before, tiles.ready(np.float32))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
 
 
 _DRIVER_CACHE_SCRIPT = """
