@@ -80,10 +80,7 @@ def _tile(typingctx, a, b, c, i, j, width, trans_a, rows, masked):
     is exactly ``TILE_VECTORS`` vectors wide, with it ``width`` is less and loads and
     stores are masked to it.
     """
-    if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
-               for x in (a, b, c)):
-        return None
-    if not a.dtype == b.dtype == c.dtype or not isinstance(a.dtype, types.Float):
+    if not c_arrays((a, b, c), (2, 2, 2)):
         return None
     if not (isinstance(trans_a, types.BooleanLiteral) and isinstance(rows, types.IntegerLiteral)
             and isinstance(masked, types.BooleanLiteral)):
@@ -175,7 +172,6 @@ def _lower_tile(context, builder, sig, args, trans_a, rows, masked):
         for v in range(TILE_VECTORS):
             store(builder.load(sums[r][v]), c_row, v)
     return context.get_dummy_value()
-
 
 
 @njit(cache=True, inline="always")
