@@ -7,12 +7,12 @@ owns the threads; up to :data:`TILED_MAX_FLOPS`, the forward and weight-gradient
 products run in register tiles of our own instead (see :mod:`.tiles`), and smaller
 products run as plain loops, so tiny networks pay no call overhead. The tiles and
 the ``np.dot`` fallback are called by address once ``tiles.prepare`` and
-``blas.prepare`` have run for the dtype (the engine runs both); before that, every
-product runs as loops. Everything
-around the products (bias, activation, loss, metrics, optimizer updates) runs as
-single-threaded, vectorised loops: row-level maths is ``inline="always"`` so it
-fuses into them, and the common activations have loops of their own free of the
-generic dispatch. Layers of a few units train through
+``blas.prepare`` have run for the dtype (the engine runs them): until then small
+products go to BLAS, and without NumPy's BLAS every product runs as loops.
+Everything around the products (bias, activation, loss, metrics, optimizer
+updates) runs as single-threaded, vectorised loops: row-level maths is
+``inline="always"`` so it fuses into them, and the common activations have loops
+of their own free of the generic dispatch. Layers of a few units train through
 one-pass kernels instead (``dense_forward_small``, ``dense_backward_small``; see
 ``fastmlp.engine.TINY_UNITS``).
 
