@@ -28,7 +28,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["AddressTable", "address_of", "c_arrays", "call", "call_jitted", "call_jitted_at",
-           "jitted_address", "made", "numba_float"]
+           "jitted_address", "made", "matrix_product_address", "numba_float"]
 
 _FLOATS = {"float32": types.float32, "float64": types.float64}
 
@@ -119,6 +119,14 @@ def jitted_address(dispatcher, values):
         result = dispatcher.overloads[signature]
         _jitted[key] = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
     return _jitted[key]
+
+
+def matrix_product_address(dispatcher, dtype):
+    """Address of the product ``dispatcher(a, b, c)`` (an ``@njit`` function returning a
+    bool) compiled for three C-contiguous 2-D ``dtype`` arrays; see :func:`jitted_address`.
+    """
+    square = np.zeros((1, 1), dtype=dtype)
+    return jitted_address(dispatcher, (square, square, square))
 
 
 @intrinsic

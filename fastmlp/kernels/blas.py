@@ -35,7 +35,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .addressed import AddressTable, c_arrays, call_jitted_at, jitted_address
+from .addressed import AddressTable, c_arrays, call_jitted_at, matrix_product_address
 
 __all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "prepare", "use_numpy_blas",
            "TABLE_SYMBOL"]
@@ -167,9 +167,8 @@ def prepare(dtype):
     _prepared.add(name)
     if name in _found or _table[_FALLBACK_SLOTS[(name, _KINDS[0])]]:
         return
-    square = np.zeros((1, 1), dtype=name)
     for kind, product in _FALLBACKS.items():
-        _table[_FALLBACK_SLOTS[(name, kind)]] = jitted_address(product, (square, square, square))
+        _table[_FALLBACK_SLOTS[(name, kind)]] = matrix_product_address(product, name)
 
 
 _look_up()

@@ -37,7 +37,7 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .addressed import AddressTable, c_arrays, call_jitted_at, jitted_address
+from .addressed import AddressTable, c_arrays, call_jitted_at, matrix_product_address
 
 __all__ = ["prepare", "ready", "tiled_nn", "tiled_tn", "use_tiles", "TABLE_SYMBOL", "TILE_ROWS",
            "TILE_VECTORS", "VECTOR_BYTES"]
@@ -240,9 +240,8 @@ def prepare(dtype):
     _prepared.add(name)
     if not _enabled or ready(name):
         return
-    square = np.zeros((1, 1), dtype=name)
     for trans_a, product in _PRODUCTS.items():
-        _table[_SLOTS[(name, trans_a)]] = jitted_address(product, (square, square, square))
+        _table[_SLOTS[(name, trans_a)]] = matrix_product_address(product, name)
 
 
 def ready(dtype):
