@@ -74,11 +74,13 @@ def _blas_libraries():
 
 
 def set_num_threads(n):
-    """Set how many threads the matrix products (BLAS) use.
+    """Set how many threads the matrix products use: BLAS's, and Numba's where the
+    products run split over Numba's threads (see ``fastmlp/kernels/threaded.py``).
 
-    The kernels around the products are single-threaded and vectorised, so BLAS
-    owns the threads (see ``fastmlp/kernels/cpu.py`` for the measurements behind
-    this). ``NUMBA_NUM_THREADS`` in the environment sets the same at import.
+    The kernels around the products are single-threaded and vectorised (see
+    ``fastmlp/kernels/cpu.py`` for the measurements behind this).
+    ``NUMBA_NUM_THREADS`` in the environment sets the same at import, and bounds
+    ``n`` for Numba's threads.
 
     Parameters
     ----------
@@ -92,6 +94,7 @@ def set_num_threads(n):
             f"CPUs); got {n!r}."
         )
     _blas_libraries().limit(limits=int(n))
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
 def get_num_threads():
@@ -112,4 +115,5 @@ def _startup_threads():
 
 
 if "NUMBA_NUM_THREADS" in os.environ:
-    set_num_threads(_startup_threads())
+    # Numba's own threads already follow the variable.
+    _blas_libraries().limit(limits=_startup_threads())

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    BLAS_MIN_FLOPS, TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients,
+    BLAS_MIN_FLOPS, TILED_MAX_FLOPS, TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients,
     copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt,
     matmul_tn, relu_backward_bias_gradient, rmsprop_update, rows_finite, set_adam_alpha,
     sgd_update, shuffle_order,
@@ -30,6 +30,7 @@ from .kernels.blas import prepare as prepare_blas
 from .kernels.scalar import RELU
 from .kernels.scoring import addresses as scoring_addresses
 from .kernels.scoring import call_loss, call_metric
+from .kernels.threaded import prepare as prepare_threaded
 from .kernels.tiles import prepare as prepare_tiles
 from .kernels.updates import ADAGRAD, ADAM, RMSPROP, SGD, call_update
 from .kernels.updates import address as update_address
@@ -441,15 +442,18 @@ class Engine:
     def _reserve(self, rows):
         """Make the workspaces hold batches of ``rows`` rows, and prepare the matrix
         products of the model's dtype that such batches can take (the drivers reach
-        them through tables: see :func:`.kernels.blas.prepare` and
-        :func:`.kernels.tiles.prepare`). The tiles compile only for batches with
-        products large enough for them, so a 2-2-1 network fitted a row at a time
-        does not compile them."""
+        them through tables: see :func:`.kernels.blas.prepare`,
+        :func:`.kernels.tiles.prepare` and :func:`.kernels.threaded.prepare`). The
+        tiles compile only for batches with products large enough for them, so a 2-2-1
+        network fitted a row at a time does not compile them, and the threaded
+        products only for batches with products too large for the tiles."""
         if rows <= self.capacity:
             return
         prepare_blas(self.dtype)
         if rows * self._largest_layer_products >= BLAS_MIN_FLOPS:
             prepare_tiles(self.dtype)
+        if rows * self._largest_layer_products > TILED_MAX_FLOPS:
+            prepare_threaded(self.dtype)
         # Allocate everything first, so a MemoryError leaves the old workspaces intact.
         a_ws = np.zeros(rows * self._act_units, dtype=self.dtype)
         z_ws = np.zeros(rows * self._z_units, dtype=self.dtype)

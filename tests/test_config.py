@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numba
 import pytest
 
 import fastmlp
@@ -20,11 +21,13 @@ def test_floatx_and_epsilon_defaults_and_checks(restore_config):
     assert fastmlp.config.floatx() == "float32"
 
 
-def test_set_num_threads_sets_the_blas_threads(restore_config):
+def test_set_num_threads_sets_the_blas_and_numba_threads(restore_config):
     fastmlp.config.set_num_threads(1)
     assert fastmlp.config.get_num_threads() == 1
+    assert numba.get_num_threads() == 1
     fastmlp.config.set_num_threads(os.cpu_count())
     assert fastmlp.config.get_num_threads() == os.cpu_count()
+    assert numba.get_num_threads() == min(os.cpu_count(), numba.config.NUMBA_NUM_THREADS)
     for bad in (0, os.cpu_count() + 1, 1.5, True):
         with pytest.raises(ValueError, match="set_num_threads: n must be an integer"):
             fastmlp.config.set_num_threads(bad)

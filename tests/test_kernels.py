@@ -3,7 +3,7 @@
 Shapes are small and odd (one row, ragged, widths 1 and 3). Every matrix product
 is run on each of its paths: plain loops below ``BLAS_MIN_FLOPS``, register tiles
 up to ``TILED_MAX_FLOPS`` (``x @ w`` and ``x.T @ d``) and BLAS above them (through
-NumPy's BLAS and through ``np.dot``), and every
+NumPy's BLAS and through ``np.dot``) or the threaded products, and every
 elementwise / optimizer kernel on small buffers and on buffers of at least ``PAR``
 elements (long vectorised loops with remainders). Kernels are called directly with
 float32 and float64 arrays; outputs keep the dtype they were given.
@@ -17,17 +17,20 @@ from numba import njit
 
 import reference as ref
 
-from fastmlp.kernels import activation_callbacks, blas, cpu, scalar, scoring, tiles, updates
+from fastmlp.kernels import (
+    activation_callbacks, blas, cpu, scalar, scoring, threaded, tiles, updates,
+)
 
 DTYPES = [np.float32, np.float64]
 PAR = 32768  # a "large" buffer: long vectorised loops
 
 
-def tol(dtype):
-    """Comparison tolerances for results computed in ``dtype``."""
+def tol(dtype, terms=1):
+    """Comparison tolerances for results computed in ``dtype``, as sums of ``terms``
+    products of normal numbers (whose rounding errors grow with the terms)."""
     if dtype == np.float32:
-        return {"rtol": 2e-5, "atol": 2e-6}
-    return {"rtol": 1e-12, "atol": 1e-13}
+        return {"rtol": 2e-5, "atol": 2e-6 * terms}
+    return {"rtol": 1e-12, "atol": 1e-13 * terms}
 
 
 def stable_seed(*key):
@@ -73,10 +76,12 @@ def test_activation_codes_follow_names():
 
 # (n, k, m): the loop path runs below BLAS_MIN_FLOPS multiply-adds; from there up to
 # TILED_MAX_FLOPS, products of more than one row and column run in register tiles
-# (matmul_nt excepted), the rest in BLAS.
+# (matmul_nt excepted), the rest in BLAS, or in the threaded products where they are
+# on (those above PARALLEL_MIN_FLOPS split over the threads).
 LOOP_SHAPES = [(1, 1, 1), (1, 3, 1), (1, 1, 3), (3, 3, 3), (7, 1, 3), (2, 5, 6)]
 TILE_SHAPES = [(16, 16, 16), (17, 16, 16), (33, 5, 31), (2, 45, 46), (3, 31, 44), (6, 40, 70)]
-BLAS_SHAPES = [(1, 8, 8), (8, 8, 1), (65, 64, 64), (70, 60, 63)]
+BLAS_SHAPES = [(1, 8, 8), (8, 8, 1), (65, 64, 64), (70, 60, 63), (1, 600, 500), (600, 500, 1),
+               (300, 30, 40)]
 
 
 def product_path(n, k, m):
@@ -89,21 +94,24 @@ def product_path(n, k, m):
     return "blas"
 
 
-@pytest.fixture(params=["tiles+numpy-blas", "np.dot"])
+@pytest.fixture(params=["tiles+numpy-blas", "tiles+threaded", "np.dot"])
 def product_route(request):
     """Run the test with small products in register tiles and large ones through NumPy's
-    BLAS, and with both through ``np.dot``."""
+    BLAS or through the threaded products, and with all through ``np.dot``."""
     ours = request.param != "np.dot"
     blas.use_numpy_blas(ours)
     tiles.use_tiles(ours)
+    threaded.use_threaded(request.param == "tiles+threaded")
     for dtype in DTYPES:
         tiles.prepare(dtype)
         blas.prepare(dtype)
+        threaded.prepare(dtype)
     try:
         yield request.param
     finally:
         blas.use_numpy_blas(True)
         tiles.use_tiles(True)
+        threaded.use_threaded(threaded.ON_BY_DEFAULT)
 
 
 @pytest.mark.parametrize("path,shapes", [("loop", LOOP_SHAPES), ("tiles", TILE_SHAPES),
@@ -123,7 +131,8 @@ def test_matmul(shape, dtype, product_route):
     out = np.full((n, m), np.nan, dtype=dtype)
     cpu.matmul(X, W, out)
     assert out.dtype == dtype
-    np.testing.assert_allclose(out, X.astype(np.float64) @ W.astype(np.float64), **tol(dtype))
+    np.testing.assert_allclose(out, X.astype(np.float64) @ W.astype(np.float64),
+                               **tol(dtype, k))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -136,7 +145,8 @@ def test_matmul_tn(shape, dtype, product_route):
     out = np.full((k, m), np.nan, dtype=dtype)
     cpu.matmul_tn(X, D, out)
     assert out.dtype == dtype
-    np.testing.assert_allclose(out, X.astype(np.float64).T @ D.astype(np.float64), **tol(dtype))
+    np.testing.assert_allclose(out, X.astype(np.float64).T @ D.astype(np.float64),
+                               **tol(dtype, n))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -149,7 +159,8 @@ def test_matmul_nt(shape, dtype, product_route):
     out = np.full((n, k), np.nan, dtype=dtype)
     cpu.matmul_nt(D, W, out)
     assert out.dtype == dtype
-    np.testing.assert_allclose(out, D.astype(np.float64) @ W.astype(np.float64).T, **tol(dtype))
+    np.testing.assert_allclose(out, D.astype(np.float64) @ W.astype(np.float64).T,
+                               **tol(dtype, m))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -165,8 +176,7 @@ def test_product_paths_agree_at_their_thresholds(k, m, rows, dtype, product_rout
     shorter = np.empty((rows - 1, m), dtype)
     cpu.matmul(X[:-1].copy(), W, shorter)
     # Sums of k products, added in another order.
-    np.testing.assert_allclose(shorter, longer[:-1], rtol=tol(dtype)["rtol"],
-                               atol=tol(dtype)["atol"] * k)
+    np.testing.assert_allclose(shorter, longer[:-1], **tol(dtype, k))
 
 
 # ----------------------------------------------------------------------- data

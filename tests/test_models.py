@@ -23,7 +23,7 @@ import fastmlp.backend as K
 import fastmlp.engine as engine_module
 import reference as ref
 from fastmlp import callbacks, optimizers
-from fastmlp.kernels import tiles
+from fastmlp.kernels import threaded, tiles
 from fastmlp.layers import Activation, Dense
 
 XOR_X = np.array([[1, 1], [1, 0], [0, 1], [0, 0]])
@@ -744,7 +744,7 @@ print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers
                   "update_callbacks": [[key[1], str(key[2])] for key in addressed._made
                                        if key[0] is updates._update_callback],
                   "tiles_loaded": [sum(p.stats.cache_hits.values())
-                                   for p in tiles._PRODUCTS.values()],
+                                   for p in tiles._products.products.values()],
                   "weights": weights}))
 """
 
@@ -785,23 +785,55 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
     assert len(tiny[0][0]) == 3 and len(general[0][0]) == 32
 
 
-def test_results_do_not_depend_on_thread_count(restore_config):
-    """Training is bitwise identical with 1 and with every BLAS thread."""
+def fit_thread_test_model(x, y):
+    """A model whose first products (400x10x100) are large enough to be split over
+    the threads, after 2 epochs; its weights and history."""
+    fastmlp.utils.set_random_seed(11)
+    model = fastmlp.Sequential([Dense(100, input_dim=10, activation="tanh"),
+                                Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    history = model.fit(x, y, batch_size=400, epochs=2, verbose=0)
+    return model.get_weights(), history.history
+
+
+@pytest.mark.parametrize("products", ["blas", "threaded"])
+def test_results_do_not_depend_on_thread_count(restore_config, products):
+    """Training is bitwise identical with 1 and with every thread, whether BLAS or
+    the threaded products (see ``kernels.threaded``) multiply."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 10))
     y = fastmlp.utils.to_categorical(rng.integers(0, 3, 400), 3)
+    assert 400 * 10 * 100 >= threaded.PARALLEL_MIN_FLOPS
+    threaded.use_threaded(products == "threaded")
     results = []
-    for threads in sorted({1, os.cpu_count()}):
-        fastmlp.config.set_num_threads(threads)
-        fastmlp.utils.set_random_seed(11)
-        model = fastmlp.Sequential([Dense(100, input_dim=10, activation="tanh"),
-                                    Dense(3, activation="softmax")])
-        model.compile(optimizer="adam", loss="categorical_crossentropy")
-        history = model.fit(x, y, batch_size=400, epochs=2, verbose=0)
-        results.append((model.get_weights(), history.history))
+    try:
+        for threads in sorted({1, os.cpu_count()}):
+            fastmlp.config.set_num_threads(threads)
+            results.append(fit_thread_test_model(x, y))
+        assert threaded.ready(np.float32) == (products == "threaded")
+    finally:
+        threaded.use_threaded(threaded.ON_BY_DEFAULT)
     for w_a, w_b in zip(results[0][0], results[-1][0]):
         np.testing.assert_array_equal(w_a, w_b)
     assert results[0][1] == results[-1][1]
+
+
+def test_threaded_products_train_like_blas():
+    """The threaded products give BLAS's weights and losses, up to the order of sums."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 10))
+    y = fastmlp.utils.to_categorical(rng.integers(0, 3, 400), 3)
+    runs = []
+    for on in (True, False):
+        threaded.use_threaded(on)
+        try:
+            runs.append(fit_thread_test_model(x, y))
+        finally:
+            threaded.use_threaded(threaded.ON_BY_DEFAULT)
+    (w1, h1), (w2, h2) = runs
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h1["loss"], h2["loss"], rtol=1e-5)
 
 
 # ----------------------------------------------------------------------- dtypes

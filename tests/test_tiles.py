@@ -83,7 +83,7 @@ def test_narrower_vectors_give_the_same_products(tmp_path, features, vector_byte
                                                                     dtype, 0)
                     assert ran and np.allclose(out, expected, rtol=1e-5, atol=1e-5), shape
                     assert (padded[0] == 7).all() and (padded[-1] == 7).all(), shape
-        print(sum(sum(p.stats.cache_hits.values()) for p in tiles._PRODUCTS.values()))
+        print(sum(sum(p.stats.cache_hits.values()) for p in tiles._products.products.values()))
     """))
     env = {**os.environ, "NUMBA_CPU_FEATURES": features,
            "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache"),

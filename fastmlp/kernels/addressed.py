@@ -27,7 +27,7 @@ from numba import typeof, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["AddressTable", "address_of", "c_arrays", "call", "call_jitted", "call_jitted_at",
+__all__ = ["AddressTable", "ProductTable", "address_of", "c_arrays", "call", "call_jitted", "call_jitted_at",
            "jitted_address", "made", "matrix_product_address", "numba_float"]
 
 _FLOATS = {"float32": types.float32, "float64": types.float64}
@@ -207,3 +207,97 @@ class AddressTable:
             table = ir.GlobalVariable(builder.module, ir.ArrayType(i64, len(self)), self.symbol)
             table.linkage = "external"
         return builder.load(builder.gep(table, [i32(0), i32(slot)]))
+
+
+class ProductTable:
+    """Matrix products ``product(a, b, c)`` (``@njit`` functions returning True), one
+    for each kind and float dtype, that compiled code calls by address through
+    intrinsics made by :meth:`intrinsic`, once :meth:`prepare` has compiled them for
+    the dtype (or loaded them from the disk cache).
+
+    Called directly, a product would be linked into every kernel that multiplies and
+    optimized again there, even where it never runs.
+
+    Parameters
+    ----------
+    symbol : str
+        Symbol name of the table of addresses (see :class:`AddressTable`).
+    products : dict
+        The products by kind (any hashable constant, such as ``"nn"``).
+    enabled : bool
+        Whether :meth:`prepare` publishes the products (see :meth:`enable`).
+    """
+
+    def __init__(self, symbol, products, enabled=True):
+        self.products = dict(products)
+        self._slots = {(dtype, kind): slot for slot, (dtype, kind) in enumerate(
+            (dtype, kind) for dtype in _FLOATS for kind in self.products)}
+        self._table = AddressTable(symbol, len(self._slots))
+        self.enabled = bool(enabled)
+        # The dtypes that prepare was asked for.
+        self._prepared = set()
+
+    def prepare(self, dtype):
+        """Compile the products for ``dtype`` and publish their addresses, once per
+        process; nothing is published while the table is switched off.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+            float32 or float64.
+        """
+        name = np.dtype(dtype).name
+        self._prepared.add(name)
+        if not self.enabled or self.ready(name):
+            return
+        for kind, product in self.products.items():
+            self._table[self._slots[(name, kind)]] = matrix_product_address(product, name)
+
+    def ready(self, dtype):
+        """Whether compiled code runs the products for ``dtype`` now.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+        """
+        name = np.dtype(dtype).name
+        return all(self._table[self._slots[(name, kind)]] for kind in self.products)
+
+    def enable(self, enabled):
+        """Switch the products on (preparing again the dtypes asked for so far) or off,
+        so that the intrinsics return False. Compiled kernels read the table at run
+        time, so this takes effect at once.
+
+        Parameters
+        ----------
+        enabled : bool
+        """
+        self.enabled = bool(enabled)
+        if self.enabled:
+            for name in self._prepared:
+                self.prepare(name)
+        else:
+            for slot in range(len(self._table)):
+                self._table[slot] = 0
+
+    def intrinsic(self, kind, name):
+        """An intrinsic ``name(a, b, c)`` that runs the product of ``kind`` for the arrays'
+        dtype and returns True, or returns False, writing nothing, while it is not
+        prepared. The three arrays must be 2-D, C-contiguous and of one float dtype."""
+        table, slots = self._table, self._slots
+
+        def typer(typingctx, a, b, c):
+            if not c_arrays((a, b, c), (2, 2, 2)):
+                return None
+            return types.boolean(a, b, c), codegen
+
+        def codegen(context, builder, sig, args):
+            address = table.load(builder, slots[(str(sig.args[0].dtype), kind)])
+            found = builder.icmp_unsigned("!=", address, ir.IntType(64)(0))
+            plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
+            with builder.if_then(found, likely=True):
+                call_jitted_at(context, builder, address, plain, args)
+            return found
+
+        typer.__name__ = name
+        return intrinsic(typer)

@@ -40,6 +40,7 @@ from .scalar import (
     SPARSE_CATEGORICAL_CROSSENTROPY, TANH, TOP_K_CATEGORICAL_ACCURACY, activate, activate_common,
     activation_grad, sigmoid,
 )
+from .threaded import threaded_nn, threaded_nt, threaded_tn
 from .tiles import tiled_nn, tiled_tn
 from .views import flat, row
 
@@ -231,7 +232,7 @@ def matmul(X, W, out):
     flops = n * k * m
     if flops >= BLAS_MIN_FLOPS:
         small = flops <= TILED_MAX_FLOPS and n > 1 and m > 1
-        if (small and tiled_nn(X, W, out)) or gemm_nn(X, W, out):
+        if (small and tiled_nn(X, W, out)) or threaded_nn(X, W, out) or gemm_nn(X, W, out):
             return
     for r in range(n):
         for j in range(m):
@@ -259,7 +260,7 @@ def matmul_tn(X, D, out):
     flops = n * k * m
     if flops >= BLAS_MIN_FLOPS:
         small = flops <= TILED_MAX_FLOPS and k > 1 and m > 1
-        if (small and tiled_tn(X, D, out)) or gemm_tn(X, D, out):
+        if (small and tiled_tn(X, D, out)) or threaded_tn(X, D, out) or gemm_tn(X, D, out):
             return
     for i in range(k):
         for j in range(m):
@@ -284,7 +285,7 @@ def matmul_nt(D, W, out):
     """
     n, m = D.shape
     k = W.shape[0]
-    if m > 1 and n * k * m >= BLAS_MIN_FLOPS and gemm_nt(D, W, out):
+    if m > 1 and n * k * m >= BLAS_MIN_FLOPS and (threaded_nt(D, W, out) or gemm_nt(D, W, out)):
         return
     if m == 1:
         # One output unit: an outer product, one vector loop per row (32x32: about

@@ -31,16 +31,15 @@ there.
 import functools
 
 import llvmlite.binding as llvm
-import numpy as np
 from llvmlite import ir
 from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .addressed import AddressTable, c_arrays, call_jitted_at, matrix_product_address
+from .addressed import ProductTable, c_arrays
 
-__all__ = ["prepare", "ready", "tiled_nn", "tiled_tn", "use_tiles", "TABLE_SYMBOL", "TILE_ROWS",
-           "TILE_VECTORS", "VECTOR_BYTES"]
+__all__ = ["prepare", "ready", "tiled_block", "tiled_nn", "tiled_panel", "tiled_tn", "use_tiles",
+           "TABLE_SYMBOL", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
 
 
 def _vector_bytes():
@@ -72,8 +71,9 @@ _SERIAL = {"cache": True, "error_model": "numpy"}
 
 
 @intrinsic
-def _tile(typingctx, a, b, c, i, j, width, trans_a, rows, masked):
-    """Write ``c[i:i + rows, j:j + width]`` of ``c = op(a) @ b``.
+def _tile(typingctx, a, b, c, i, j, b_column, width, trans_a, rows, masked):
+    """Write ``c[i:i + rows, j:j + width]`` of ``c = op(a) @ b``, reading its columns of
+    ``b`` from column ``b_column`` on (``j``, unless ``b`` is a packed panel).
 
     ``trans_a``, ``rows`` and ``masked`` are constants: ``trans_a`` makes ``op(a)``
     ``a.T`` (``a`` of shape ``(k, m)``) instead of ``a``; without ``masked`` the block
@@ -85,7 +85,8 @@ def _tile(typingctx, a, b, c, i, j, width, trans_a, rows, masked):
     if not (isinstance(trans_a, types.BooleanLiteral) and isinstance(rows, types.IntegerLiteral)
             and isinstance(masked, types.BooleanLiteral)):
         return None
-    signature = types.void(a, b, c, types.intp, types.intp, types.intp, trans_a, rows, masked)
+    signature = types.void(a, b, c, types.intp, types.intp, types.intp, types.intp, trans_a,
+                           rows, masked)
     return signature, functools.partial(_lower_tile, trans_a=trans_a.literal_value,
                                         rows=rows.literal_value, masked=masked.literal_value)
 
@@ -94,7 +95,7 @@ def _lower_tile(context, builder, sig, args, trans_a, rows, masked):
     """Lower :func:`_tile` for the given constants."""
     i64, i32 = ir.IntType(64), ir.IntType(32)
     a, b, c = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args, args[:3]))
-    first_row, first_column, width = args[3:6]
+    first_row, first_column, b_column, width = args[3:7]
     real = context.get_value_type(sig.args[0].dtype)
     lanes = VECTOR_BYTES // context.get_abi_sizeof(real)
     vector = ir.VectorType(real, lanes)
@@ -154,7 +155,7 @@ def _lower_tile(context, builder, sig, args, trans_a, rows, masked):
             builder.store(zero, cell)
     with cgutils.for_range(builder, depth) as loop:
         p = loop.index
-        b_row = builder.gep(b.data, [builder.add(builder.mul(p, b_cols), first_column)])
+        b_row = builder.gep(b.data, [builder.add(builder.mul(p, b_cols), b_column)])
         b_vectors = [load(b_row, v) for v in range(TILE_VECTORS)]
         for r in range(rows):
             row_index = builder.add(first_row, i64(r))
@@ -175,16 +176,39 @@ def _lower_tile(context, builder, sig, args, trans_a, rows, masked):
 
 
 @njit(cache=True, inline="always")
-def _band(a, b, c, i, rows, trans_a):
-    """Rows ``i:i + rows`` of ``c = op(a) @ b``, a tile at a time; ``rows`` and
-    ``trans_a`` are constants."""
+def tiled_panel(a, b, c, first_row, last_row, j, b_column, width, trans_a, masked):
+    """Rows ``first_row:last_row`` of the column panel ``c[:, j:j + width]`` of
+    ``c = op(a) @ b`` (its columns of ``b`` from ``b_column`` on), a tile at a time:
+    bands of ``TILE_ROWS`` rows, one of ``_HALF_ROWS``, then single rows. ``trans_a``
+    and ``masked`` are constants (see :func:`_tile`)."""
+    i = first_row
+    while last_row - i >= TILE_ROWS:
+        _tile(a, b, c, i, j, b_column, width, trans_a, TILE_ROWS, masked)
+        i += TILE_ROWS
+    if last_row - i >= _HALF_ROWS:
+        _tile(a, b, c, i, j, b_column, width, trans_a, _HALF_ROWS, masked)
+        i += _HALF_ROWS
+    for i in range(i, last_row):
+        _tile(a, b, c, i, j, b_column, width, trans_a, 1, masked)
+
+
+@njit(cache=True, inline="always")
+def tiled_block(a, b, c, first_row, last_row, first_column, last_column, trans_a):
+    """Write ``c[first_row:last_row, first_column:last_column]`` of ``c = op(a) @ b``,
+    one column panel of ``TILE_VECTORS`` vectors after the other, so that a panel of
+    ``b`` stays in cache while it meets every row. ``trans_a`` is a constant.
+
+    The block's columns start at a multiple of the panel width, or at 0; each
+    element of ``c`` sums its products in the same order, however the output is cut
+    into blocks.
+    """
     tile_columns = TILE_VECTORS * (VECTOR_BYTES // a.itemsize)
-    n = c.shape[1]
-    full_columns = n - n % tile_columns
-    for j in range(0, full_columns, tile_columns):
-        _tile(a, b, c, i, j, tile_columns, trans_a, rows, False)
-    if full_columns < n:
-        _tile(a, b, c, i, full_columns, n - full_columns, trans_a, rows, True)
+    full_columns = last_column - (last_column - first_column) % tile_columns
+    for j in range(first_column, full_columns, tile_columns):
+        tiled_panel(a, b, c, first_row, last_row, j, j, tile_columns, trans_a, False)
+    if full_columns < last_column:
+        tiled_panel(a, b, c, first_row, last_row, full_columns, full_columns,
+               last_column - full_columns, trans_a, True)
 
 
 def _tiled_product(trans_a):
@@ -196,31 +220,15 @@ def _tiled_product(trans_a):
 
     @njit(**_SERIAL)
     def product(a, b, c):
-        m = c.shape[0]
-        full_rows = m - m % TILE_ROWS
-        for i in range(0, full_rows, TILE_ROWS):
-            _band(a, b, c, i, TILE_ROWS, trans_a)
-        i = full_rows
-        if m - i >= _HALF_ROWS:
-            _band(a, b, c, i, _HALF_ROWS, trans_a)
-            i += _HALF_ROWS
-        for i in range(i, m):
-            _band(a, b, c, i, 1, trans_a)
+        tiled_block(a, b, c, 0, c.shape[0], 0, c.shape[1], trans_a)
         return True
 
     return product
 
 
-_PRODUCTS = {False: _tiled_product(False), True: _tiled_product(True)}
-# Addresses of the compiled products, by (dtype, trans_a): float32 nn, tn, float64 nn, tn.
-_SLOTS = {("float32", False): 0, ("float32", True): 1, ("float64", False): 2,
-          ("float64", True): 3}
 #: Name under which compiled code finds the table of the products' addresses.
 TABLE_SYMBOL = "fastmlp_tiled_products"
-_table = AddressTable(TABLE_SYMBOL, len(_SLOTS))
-_enabled = True
-# The dtypes that prepare was asked for.
-_prepared = set()
+_products = ProductTable(TABLE_SYMBOL, {"nn": _tiled_product(False), "tn": _tiled_product(True)})
 
 
 def prepare(dtype):
@@ -236,12 +244,7 @@ def prepare(dtype):
     dtype : numpy dtype
         float32 or float64.
     """
-    name = np.dtype(dtype).name
-    _prepared.add(name)
-    if not _enabled or ready(name):
-        return
-    for trans_a, product in _PRODUCTS.items():
-        _table[_SLOTS[(name, trans_a)]] = matrix_product_address(product, name)
+    _products.prepare(dtype)
 
 
 def ready(dtype):
@@ -251,7 +254,7 @@ def ready(dtype):
     ----------
     dtype : numpy dtype
     """
-    return bool(_table[_SLOTS[(np.dtype(dtype).name, False)]])
+    return _products.ready(dtype)
 
 
 def use_tiles(enabled):
@@ -263,37 +266,10 @@ def use_tiles(enabled):
     ----------
     enabled : bool
     """
-    global _enabled
-    _enabled = bool(enabled)
-    if _enabled:
-        for name in _prepared:
-            prepare(name)
-    else:
-        for slot in range(len(_table)):
-            _table[slot] = 0
+    _products.enable(enabled)
 
 
-def _tiled_intrinsic(trans_a):
-    """An intrinsic calling the prepared product for ``trans_a``; see :func:`tiled_nn`."""
-
-    def typer(typingctx, a, b, c):
-        if not c_arrays((a, b, c), (2, 2, 2)):
-            return None
-        return types.boolean(a, b, c), codegen
-
-    def codegen(context, builder, sig, args):
-        address = _table.load(builder, _SLOTS[(str(sig.args[0].dtype), trans_a)])
-        found = builder.icmp_unsigned("!=", address, ir.IntType(64)(0))
-        plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
-        with builder.if_then(found, likely=True):
-            call_jitted_at(context, builder, address, plain, args)
-        return found
-
-    typer.__name__ = f"tiled_{'t' if trans_a else 'n'}n"
-    return intrinsic(typer)
-
-
-tiled_nn = _tiled_intrinsic(False)
+tiled_nn = _products.intrinsic("nn", "tiled_nn")
 tiled_nn.__doc__ = """``c = a @ b`` in register tiles; returns False, writing nothing, until
 :func:`prepare` has run for the dtype.
 
@@ -304,5 +280,5 @@ b : ndarray, shape (k, n)
 c : ndarray, shape (m, n)
     Written in place. All three C-contiguous, of one float dtype; shapes not checked.
 """
-tiled_tn = _tiled_intrinsic(True)
+tiled_tn = _products.intrinsic("tn", "tiled_tn")
 tiled_tn.__doc__ = """``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`tiled_nn`."""
