@@ -172,3 +172,21 @@ def test_products_load_from_the_disk_cache_and_are_off_in_a_forked_child(tmp_pat
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout.split())
     assert outputs == [["True", "True", "0"], ["True", "True", "3"]]
+
+
+def test_products_take_the_thread_count_of_numpys_blas():
+    """A process that limits NumPy's BLAS to one thread gets one thread for the
+    products that take BLAS's place."""
+    code = textwrap.dedent("""
+        import numba
+        import numpy as np
+        from fastmlp.kernels import threaded
+        threaded.use_threaded(True)
+        threaded.prepare(np.float32)
+        print(numba.get_num_threads())
+    """)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]

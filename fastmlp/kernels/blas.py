@@ -37,8 +37,8 @@ from numba.extending import intrinsic
 
 from .addressed import AddressTable, c_arrays, call_jitted_at, matrix_product_address
 
-__all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "prepare", "use_numpy_blas",
-           "TABLE_SYMBOL"]
+__all__ = ["gemm_nn", "gemm_tn", "gemm_nt", "numpy_blas_symbols", "numpy_blas_threads", "prepare",
+           "use_numpy_blas", "TABLE_SYMBOL"]
 
 #: Name under which the compiled code finds the table of function pointers.
 TABLE_SYMBOL = "fastmlp_numpy_blas_functions"
@@ -110,6 +110,22 @@ def numpy_blas_symbols():
         the matrix-matrix and the matrix-vector product.
     """
     return dict(_found)
+
+
+def numpy_blas_threads():
+    """How many threads NumPy's OpenBLAS uses now (``OPENBLAS_NUM_THREADS``, or as set
+    since), or None where it cannot be asked."""
+    try:
+        library = _numpy_extension()
+    except OSError:
+        return None
+    for prefix, suffix in _SCHEMES:
+        name = f"{prefix.replace('cblas_', '')}openblas_get_num_threads{suffix}"
+        if hasattr(library, name):
+            function = getattr(library, name)
+            function.restype = ctypes.c_int
+            return function()
+    return None
 
 
 def use_numpy_blas(enabled):

@@ -5,10 +5,13 @@ least :data:`BLAS_MIN_FLOPS` multiply-adds go to NumPy's BLAS on contiguous view
 (see :mod:`.blas`; ``np.dot`` where NumPy's has no usable entry point), and BLAS
 owns the threads; up to :data:`TILED_MAX_FLOPS`, the forward and weight-gradient
 products run in register tiles of our own instead (see :mod:`.tiles`), and smaller
-products run as plain loops, so tiny networks pay no call overhead. The tiles and
-the ``np.dot`` fallback are called by address once ``tiles.prepare`` and
-``blas.prepare`` have run for the dtype (the engine runs them): until then small
-products go to BLAS, and without NumPy's BLAS every product runs as loops.
+products run as plain loops, so tiny networks pay no call overhead. On processors
+with AVX-512, every product that BLAS would take goes instead to the same tiles
+split over Numba's threads (see :mod:`.threaded`), which then own the threads. The
+tiles, the threaded products and the ``np.dot`` fallback are called by address once
+``tiles.prepare``, ``threaded.prepare`` and ``blas.prepare`` have run for the dtype
+(the engine runs them): until then products go to BLAS, and without NumPy's BLAS
+every product runs as loops.
 Everything around the products (bias, activation, loss, metrics, optimizer
 updates) runs as single-threaded, vectorised loops: row-level maths is
 ``inline="always"`` so it fuses into them, and the common activations have loops
@@ -16,11 +19,12 @@ of their own free of the generic dispatch. Layers of a few units train through
 one-pass kernels instead (``dense_forward_small``, ``dense_backward_small``; see
 ``fastmlp.engine.TINY_UNITS``).
 
-Why no ``prange`` here (measured on the 2-core target machine): threaded
-elementwise kernels next to multi-threaded BLAS calls fought BLAS for the cores
-(bias + relu on a 128x256 batch took 1.4 ms threaded against 30 us serial), and a
-cached driver calling cached ``parallel=True`` kernels crashed when loaded from
-the on-disk cache (numba issue #8578). Measured again for the RMSprop update of an
+Why no ``prange`` here, outside the threaded products (measured on the 2-core
+target machine): threaded elementwise kernels next to multi-threaded BLAS calls
+fought BLAS for the cores (bias + relu on a 128x256 batch took 1.4 ms threaded
+against 30 us serial), and a cached driver calling cached ``parallel=True``
+kernels crashed when loaded from the on-disk cache (numba issue #8578; the
+threaded products are called by address, and so are not linked into the drivers). Measured again for the RMSprop update of an
 mnist-shape epoch: split over two threads it made the epoch take 644 ms against
 422 ms with Numba's workqueue threads, and about 9x as long with OpenMP's. Sums that
 reach a reported number run in a fixed order, so results do not depend on the

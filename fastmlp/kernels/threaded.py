@@ -14,6 +14,14 @@ for a dtype, the kernels send every product to these functions except the small
 ones of the serial tiles, one-row and one-column outputs included (as vector
 loops), and BLAS runs no more.
 
+NumPy's own products still start OpenBLAS's threads, which then spin for up to a
+few hundred milliseconds: after one 512x512x512 NumPy product, about 15 of the
+threaded 128x784x256 products of the next 100-300 ms took 3-8 ms instead of
+0.1 ms. Setting ``OPENBLAS_THREAD_TIMEOUT=4`` before NumPy loads makes those threads
+sleep at once (0-2 slow products, and NumPy's 1024x512x512 product took as long);
+:func:`use_threaded` switches these products off. In the other direction, see
+:data:`SPIN_COUNT`.
+
 They are used (see :func:`prepare`) where the vectors are 64 bytes wide and
 Numba's threads are OpenMP's. With TBB's, two parts of a 128x784x256 product took
 as long as one; Numba's own workqueue took 98 us to start a parallel loop. GNU
@@ -32,6 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from .addressed import ProductTable
+from .blas import numpy_blas_threads
 from .tiles import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, tiled_block, tiled_panel
 
 __all__ = ["prepare", "ready", "threaded_nn", "threaded_nt", "threaded_tn", "use_threaded",
@@ -157,6 +166,16 @@ TABLE_SYMBOL = "fastmlp_threaded_products"
 #: Whether the products start switched on: where vectors are 64 bytes wide. (On
 #: processors with narrower vectors, OpenBLAS has kernels of the same width.)
 ON_BY_DEFAULT = VECTOR_BYTES == 64
+#: How long OpenMP's threads wait for work, spinning, before they sleep
+#: (``GOMP_SPINCOUNT``, unless set already). GNU OpenMP's default spin kept a core
+#: busy long enough that a 512x512x512 NumPy product right after a threaded product
+#: took 2.7-5.7 ms instead of 1.0 ms; with 10,000 it took 1.2 ms, and an mnist-shape
+#: epoch as long as with the default (156.6 against 161.6 ms; 1,000: 179.4 ms,
+#: sleeping at once: 243.0 ms). It must be set before OpenMP loads, so it is set on
+#: import.
+SPIN_COUNT = "10000"
+if ON_BY_DEFAULT:
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 _products = ProductTable(TABLE_SYMBOL, {"nn": _threaded_product(False),
                                         "tn": _threaded_product(True), "nt": _threaded_nt},
                          enabled=ON_BY_DEFAULT)
@@ -175,7 +194,8 @@ def prepare(dtype):
     """Compile the threaded products for ``dtype`` (or load them from the disk cache)
     and publish their addresses to compiled code, once per process, where they are
     switched on: by default where vectors are 64 bytes wide (AVX-512) and Numba's
-    threading layer is OpenMP.
+    threading layer is OpenMP. The first time, Numba's thread count is brought down
+    to that of NumPy's BLAS, if that is lower.
 
     Until then, :func:`threaded_nn`, :func:`threaded_tn` and :func:`threaded_nt`
     return False for ``dtype``, and the kernels use BLAS.
@@ -190,6 +210,11 @@ def prepare(dtype):
         _layer_checked = True
         if not _openmp_threads():
             _products.enable(False)
+        blas_threads = numpy_blas_threads()
+        if blas_threads:
+            # The products take over BLAS's work, and its thread count
+            # (OPENBLAS_NUM_THREADS, say) with it.
+            numba.set_num_threads(max(1, min(numba.get_num_threads(), blas_threads)))
     _products.prepare(dtype)
 
 
