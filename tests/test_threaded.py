@@ -125,6 +125,21 @@ def test_switched_off_products_write_nothing(kind):
     assert padded_product(*SHAPES[0], kind, np.float32)[0]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_products_write_nothing_without_the_tiles(kind):
+    """With the tiles switched off, the products that need them return False and leave
+    their output alone, so that the kernels go to BLAS; vector products still run."""
+    tiles.use_tiles(False)
+    try:
+        for shape in (SHAPES[0], SHAPES[2]):
+            ran, out, _, _ = padded_product(*shape, kind, np.float32)
+            assert not ran and (out == 7).all(), shape
+        ran, out, expected, _ = padded_product(*SHAPES[3], kind, np.float32)
+        assert ran and np.allclose(out, expected, rtol=1e-4, atol=1e-4)
+    finally:
+        tiles.use_tiles(True)
+
+
 _NEW_PROCESS_SCRIPT = """
 import os
 import numpy as np

@@ -121,12 +121,13 @@ def jitted_address(dispatcher, values):
     return _jitted[key]
 
 
-def matrix_product_address(dispatcher, dtype):
-    """Address of the product ``dispatcher(a, b, c)`` (an ``@njit`` function returning a
-    bool) compiled for three C-contiguous 2-D ``dtype`` arrays; see :func:`jitted_address`.
+def matrix_product_address(dispatcher, dtype, ints=0):
+    """Address of the product ``dispatcher(a, b, c, *ints)`` (an ``@njit`` function
+    returning a bool) compiled for three C-contiguous 2-D ``dtype`` arrays and ``ints``
+    integers; see :func:`jitted_address`.
     """
     square = np.zeros((1, 1), dtype=dtype)
-    return jitted_address(dispatcher, (square, square, square))
+    return jitted_address(dispatcher, (square, square, square) + (0,) * ints)
 
 
 @intrinsic
@@ -210,8 +211,9 @@ class AddressTable:
 
 
 class ProductTable:
-    """Matrix products ``product(a, b, c)`` (``@njit`` functions returning True), one
-    for each kind and float dtype, that compiled code calls by address through
+    """Matrix products ``product(a, b, c, *ints)`` (``@njit`` functions returning whether
+    they wrote ``c``),
+    one for each kind and float dtype, that compiled code calls by address through
     intrinsics made by :meth:`intrinsic`, once :meth:`prepare` has compiled them for
     the dtype (or loaded them from the disk cache).
 
@@ -224,12 +226,15 @@ class ProductTable:
         Symbol name of the table of addresses (see :class:`AddressTable`).
     products : dict
         The products by kind (any hashable constant, such as ``"nn"``).
+    ints : int
+        How many integers each product takes after its three arrays.
     enabled : bool
         Whether :meth:`prepare` publishes the products (see :meth:`enable`).
     """
 
-    def __init__(self, symbol, products, enabled=True):
+    def __init__(self, symbol, products, ints=0, enabled=True):
         self.products = dict(products)
+        self.ints = ints
         self._slots = {(dtype, kind): slot for slot, (dtype, kind) in enumerate(
             (dtype, kind) for dtype in _FLOATS for kind in self.products)}
         self._table = AddressTable(symbol, len(self._slots))
@@ -251,7 +256,8 @@ class ProductTable:
         if not self.enabled or self.ready(name):
             return
         for kind, product in self.products.items():
-            self._table[self._slots[(name, kind)]] = matrix_product_address(product, name)
+            self._table[self._slots[(name, kind)]] = matrix_product_address(product, name,
+                                                                            self.ints)
 
     def ready(self, dtype):
         """Whether compiled code runs the products for ``dtype`` now.
@@ -281,23 +287,30 @@ class ProductTable:
                 self._table[slot] = 0
 
     def intrinsic(self, kind, name):
-        """An intrinsic ``name(a, b, c)`` that runs the product of ``kind`` for the arrays'
-        dtype and returns True, or returns False, writing nothing, while it is not
-        prepared. The three arrays must be 2-D, C-contiguous and of one float dtype."""
-        table, slots = self._table, self._slots
+        """An intrinsic ``name(a, b, c, *ints)`` that runs the product of ``kind`` for the
+        arrays' dtype and returns what it returns, or returns False, writing nothing,
+        while it is not prepared. The three arrays must be 2-D, C-contiguous and of one
+        float dtype."""
+        table, slots, count = self._table, self._slots, self.ints
 
-        def typer(typingctx, a, b, c):
-            if not c_arrays((a, b, c), (2, 2, 2)):
+        def typer(typingctx, a, b, c, *ints):
+            if not (c_arrays((a, b, c), (2, 2, 2)) and len(ints) == count
+                    and all(isinstance(t, types.Integer) for t in ints)):
                 return None
-            return types.boolean(a, b, c), codegen
+            return types.boolean(a, b, c, types.StarArgTuple(ints)), codegen
 
         def codegen(context, builder, sig, args):
             address = table.load(builder, slots[(str(sig.args[0].dtype), kind)])
             found = builder.icmp_unsigned("!=", address, ir.IntType(64)(0))
-            plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args)
+            ints = [context.cast(builder, v, t, types.int64) for v, t in zip(
+                cgutils.unpack_tuple(builder, args[3], count), sig.args[3].types)]
+            plain = tuple(types.Array(t.dtype, 2, "C") for t in sig.args[:3])
+            ran = cgutils.alloca_once_value(builder, cgutils.false_bit)
             with builder.if_then(found, likely=True):
-                call_jitted_at(context, builder, address, plain, args)
-            return found
+                builder.store(call_jitted_at(context, builder, address,
+                                             plain + (types.int64,) * count,
+                                             list(args[:3]) + ints), ran)
+            return builder.load(ran)
 
         typer.__name__ = name
         return intrinsic(typer)

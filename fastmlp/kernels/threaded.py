@@ -41,7 +41,8 @@ from numba import njit, prange
 
 from .addressed import ProductTable
 from .blas import numpy_blas_threads
-from .tiles import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, tiled_block, tiled_panel
+from .tiles import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, block_nn, block_tn
+from .tiles import prepare as prepare_tiles
 
 __all__ = ["prepare", "ready", "threaded_nn", "threaded_nt", "threaded_tn", "use_threaded",
            "ON_BY_DEFAULT", "PARALLEL_MIN_FLOPS", "TABLE_SYMBOL"]
@@ -79,11 +80,21 @@ def _vector_times_matrix(vector, matrix, out):
             out[j] += x * matrix[p, j]
 
 
+@njit(cache=True, inline="always")
+def _block(a, b, c, first_row, last_row, first_column, last_column, b_first_column, trans_a):
+    """A block of ``c = op(a) @ b`` in the tiles (see :func:`.tiles.block_nn`); False
+    while they are not prepared. ``trans_a`` is a constant."""
+    if trans_a:
+        return block_tn(a, b, c, first_row, last_row, first_column, last_column,
+                        b_first_column)
+    return block_nn(a, b, c, first_row, last_row, first_column, last_column, b_first_column)
+
+
 def _threaded_product(trans_a):
     """``c = op(a) @ b`` (``op(a)`` is ``a.T`` with ``trans_a``, a closure constant),
-    returning True: tiles over column panels shared out among the threads, or over
-    bands of rows where there are few panels; one output row or column as a
-    vector-matrix product."""
+    returning True, or False while the tiles are not prepared: tiles over column
+    panels shared out among the threads, or over bands of rows where there are few
+    panels; one output row or column as a vector-matrix product."""
 
     @njit(**_PARALLEL)
     def product(a, b, c):
@@ -99,8 +110,9 @@ def _threaded_product(trans_a):
             _dots(a, b.reshape(depth), c.reshape(m))
             return True
         if m * n * depth < PARALLEL_MIN_FLOPS:
-            tiled_block(a, b, c, 0, m, 0, n, trans_a)
-            return True
+            return _block(a, b, c, 0, m, 0, n, 0, trans_a)
+        if not _block(a, b, c, 0, 0, 0, 0, 0, trans_a):
+            return False
         tile_columns = TILE_VECTORS * (VECTOR_BYTES // a.itemsize)
         panels = (n + tile_columns - 1) // tile_columns
         by_panels = panels >= _MIN_PANELS
@@ -114,7 +126,8 @@ def _threaded_product(trans_a):
                 first_row = part * TILE_ROWS
                 last_row = min(m, first_row + TILE_ROWS)
                 first_column, last_column = 0, n
-            tiled_block(a, b, c, first_row, last_row, first_column, last_column, trans_a)
+            _block(a, b, c, first_row, last_row, first_column, last_column, first_column,
+                   trans_a)
         return True
 
     return product
@@ -133,16 +146,14 @@ def _packed_panels(d, w, c, first_panel, last_panel):
         for q in range(width):
             for p in range(depth):
                 packed[p, q] = w[j + q, p]
-        if width == tile_columns:
-            tiled_panel(d, packed, c, 0, rows, j, 0, width, False, False)
-        else:
-            tiled_panel(d, packed, c, 0, rows, j, 0, width, False, True)
+        block_nn(d, packed, c, 0, rows, j, j + width, 0)
 
 
 @njit(**_PARALLEL)
 def _threaded_nt(d, w, c):
-    """``c = d @ w.T``, returning True: packed column panels shared out among the
-    threads; one output row or column as a matrix-vector product."""
+    """``c = d @ w.T``, returning True, or False while the tiles are not prepared:
+    packed column panels shared out among the threads; one output row or column as a
+    matrix-vector product."""
     rows, depth = d.shape
     columns = w.shape[0]
     if rows == 1:
@@ -151,6 +162,8 @@ def _threaded_nt(d, w, c):
     if columns == 1:
         _dots(d, w.reshape(depth), c.reshape(rows))
         return True
+    if not block_nn(d, w, c, 0, 0, 0, 0, 0):
+        return False
     tile_columns = TILE_VECTORS * (VECTOR_BYTES // d.itemsize)
     panels = (columns + tile_columns - 1) // tile_columns
     if rows * columns * depth < PARALLEL_MIN_FLOPS:
@@ -215,6 +228,7 @@ def prepare(dtype):
             # The products take over BLAS's work, and its thread count
             # (OPENBLAS_NUM_THREADS, say) with it.
             numba.set_num_threads(max(1, min(numba.get_num_threads(), blas_threads)))
+    prepare_tiles(dtype)
     _products.prepare(dtype)
 
 

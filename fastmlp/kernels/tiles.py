@@ -20,12 +20,15 @@ The vector width follows the processor features Numba compiles for (64 bytes
 with AVX-512, 32 with AVX, otherwise 16), and Numba keys its on-disk cache by
 them too.
 
-Kernels reach the products through :func:`tiled_nn` and :func:`tiled_tn`, which
-call them by address from a table under the fixed symbol :data:`TABLE_SYMBOL`
-(as :mod:`.blas` calls NumPy's BLAS), filled by :func:`prepare` for each dtype;
-until then they return False and the caller uses BLAS. Called directly, each
-product would be linked into every kernel that multiplies and optimized again
-there.
+The tiles are compiled into one function per dtype and transpose, which writes a
+block of the output (:func:`block_nn`, :func:`block_tn`; :func:`tiled_nn` and
+:func:`tiled_tn` for the whole output) and which kernels call by address from a
+table under the fixed symbol :data:`TABLE_SYMBOL` (as :mod:`.blas` calls NumPy's
+BLAS), filled by :func:`prepare` for each dtype; until then they return False and
+the caller uses BLAS. Called directly, the tiles would be linked into every kernel
+that multiplies and optimized again there; the threaded products of
+:mod:`.threaded` call the same functions for their blocks (with the tiles inlined
+into them, their first compile took 4.4 s instead of 2.0 s).
 """
 
 import functools
@@ -38,8 +41,8 @@ from numba.extending import intrinsic
 
 from .addressed import ProductTable, c_arrays
 
-__all__ = ["prepare", "ready", "tiled_block", "tiled_nn", "tiled_panel", "tiled_tn", "use_tiles",
-           "TABLE_SYMBOL", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
+__all__ = ["block_nn", "block_tn", "prepare", "ready", "tiled_block", "tiled_nn", "tiled_tn",
+           "use_tiles", "TABLE_SYMBOL", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
 
 
 def _vector_bytes():
@@ -176,7 +179,7 @@ def _lower_tile(context, builder, sig, args, trans_a, rows, masked):
 
 
 @njit(cache=True, inline="always")
-def tiled_panel(a, b, c, first_row, last_row, j, b_column, width, trans_a, masked):
+def _panel(a, b, c, first_row, last_row, j, b_column, width, trans_a, masked):
     """Rows ``first_row:last_row`` of the column panel ``c[:, j:j + width]`` of
     ``c = op(a) @ b`` (its columns of ``b`` from ``b_column`` on), a tile at a time:
     bands of ``TILE_ROWS`` rows, one of ``_HALF_ROWS``, then single rows. ``trans_a``
@@ -193,10 +196,13 @@ def tiled_panel(a, b, c, first_row, last_row, j, b_column, width, trans_a, maske
 
 
 @njit(cache=True, inline="always")
-def tiled_block(a, b, c, first_row, last_row, first_column, last_column, trans_a):
+def tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
+                trans_a):
     """Write ``c[first_row:last_row, first_column:last_column]`` of ``c = op(a) @ b``,
     one column panel of ``TILE_VECTORS`` vectors after the other, so that a panel of
-    ``b`` stays in cache while it meets every row. ``trans_a`` is a constant.
+    ``b`` stays in cache while it meets every row. ``b``'s columns for the block start
+    at ``b_first_column`` (``first_column``, unless ``b`` holds a copy of those columns
+    alone). ``trans_a`` is a constant.
 
     The block's columns start at a multiple of the panel width, or at 0; each
     element of ``c`` sums its products in the same order, however the output is cut
@@ -204,40 +210,44 @@ def tiled_block(a, b, c, first_row, last_row, first_column, last_column, trans_a
     """
     tile_columns = TILE_VECTORS * (VECTOR_BYTES // a.itemsize)
     full_columns = last_column - (last_column - first_column) % tile_columns
+    shift = b_first_column - first_column
     for j in range(first_column, full_columns, tile_columns):
-        tiled_panel(a, b, c, first_row, last_row, j, j, tile_columns, trans_a, False)
+        _panel(a, b, c, first_row, last_row, j, j + shift, tile_columns, trans_a, False)
     if full_columns < last_column:
-        tiled_panel(a, b, c, first_row, last_row, full_columns, full_columns,
+        _panel(a, b, c, first_row, last_row, full_columns, full_columns + shift,
                last_column - full_columns, trans_a, True)
 
 
-def _tiled_product(trans_a):
-    """``c = op(a) @ b`` in register tiles, returning True; see :func:`tiled_nn`.
+def _block_product(trans_a):
+    """``c[first_row:last_row, first_column:last_column] = op(a) @ b`` there, in register
+    tiles, returning True; see :func:`tiled_block`.
 
     ``trans_a`` is a closure constant, which Numba types as a literal and which
     keys the on-disk cache of each product apart.
     """
 
     @njit(**_SERIAL)
-    def product(a, b, c):
-        tiled_block(a, b, c, 0, c.shape[0], 0, c.shape[1], trans_a)
+    def block(a, b, c, first_row, last_row, first_column, last_column, b_first_column):
+        tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
+                    trans_a)
         return True
 
-    return product
+    return block
 
 
 #: Name under which compiled code finds the table of the products' addresses.
 TABLE_SYMBOL = "fastmlp_tiled_products"
-_products = ProductTable(TABLE_SYMBOL, {"nn": _tiled_product(False), "tn": _tiled_product(True)})
+_products = ProductTable(TABLE_SYMBOL, {"nn": _block_product(False), "tn": _block_product(True)},
+                         ints=5)
 
 
 def prepare(dtype):
     """Compile the tiled products for ``dtype`` (or load them from the disk cache) and
     publish their addresses to compiled code, once per process.
 
-    Until then, :func:`tiled_nn` and :func:`tiled_tn` return False for ``dtype``.
-    (Linked into every kernel that multiplies, the products made the first fit of a
-    small relu network take 1.3 s longer; called by address, 0.3-0.7 s.)
+    Until then, the products here return False for ``dtype``. (Linked into every
+    kernel that multiplies, the products made the first fit of a small relu network
+    take 1.3 s longer; called by address, 0.3-0.7 s.)
 
     Parameters
     ----------
@@ -258,9 +268,9 @@ def ready(dtype):
 
 
 def use_tiles(enabled):
-    """Let :func:`tiled_nn` and :func:`tiled_tn` run the tiles (the default) or make them
-    return False, so that callers use BLAS. Compiled kernels read the choice at run
-    time, so it takes effect at once. The tests use it.
+    """Let the products here run the tiles (the default) or make them return False, so
+    that callers use BLAS. Compiled kernels read the choice at run time, so it takes
+    effect at once. The tests use it.
 
     Parameters
     ----------
@@ -269,16 +279,43 @@ def use_tiles(enabled):
     _products.enable(enabled)
 
 
-tiled_nn = _products.intrinsic("nn", "tiled_nn")
-tiled_nn.__doc__ = """``c = a @ b`` in register tiles; returns False, writing nothing, until
-:func:`prepare` has run for the dtype.
+block_nn = _products.intrinsic("nn", "block_nn")
+block_nn.__doc__ = """Write ``c[first_row:last_row, first_column:last_column]`` of ``c = a @ b``
+in register tiles; returns False, writing nothing, until :func:`prepare` has run for
+the dtype.
 
 Parameters
 ----------
 a : ndarray, shape (m, k)
-b : ndarray, shape (k, n)
+b : ndarray, shape (k, n), or (k, w) for a copy of the block's columns alone
 c : ndarray, shape (m, n)
-    Written in place. All three C-contiguous, of one float dtype; shapes not checked.
+    All three C-contiguous, of one float dtype; shapes not checked.
+first_row, last_row, first_column, last_column : int
+    The block; its first column is a multiple of the panel width (``TILE_VECTORS``
+    vectors), or 0.
+b_first_column : int
+    The column of ``b`` that meets ``first_column``.
 """
-tiled_tn = _products.intrinsic("tn", "tiled_tn")
-tiled_tn.__doc__ = """``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`tiled_nn`."""
+block_tn = _products.intrinsic("tn", "block_tn")
+block_tn.__doc__ = """A block of ``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`block_nn`."""
+
+
+@njit(cache=True, inline="always")
+def tiled_nn(a, b, c):
+    """``c = a @ b`` in register tiles; returns False, writing nothing, until
+    :func:`prepare` has run for the dtype.
+
+    Parameters
+    ----------
+    a : ndarray, shape (m, k)
+    b : ndarray, shape (k, n)
+    c : ndarray, shape (m, n)
+        Written in place. All three C-contiguous, of one float dtype; shapes not checked.
+    """
+    return block_nn(a, b, c, 0, c.shape[0], 0, c.shape[1], 0)
+
+
+@njit(cache=True, inline="always")
+def tiled_tn(a, b, c):
+    """``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`tiled_nn`."""
+    return block_tn(a, b, c, 0, c.shape[0], 0, c.shape[1], 0)
