@@ -17,10 +17,10 @@ import numpy as np
 from numba import njit
 
 from .kernels.cpu import (
-    BLAS_MIN_FLOPS, TILED_MAX_FLOPS, TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient, clip_gradients,
-    copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul, matmul_nt,
-    matmul_tn, relu_backward_bias_gradient, rmsprop_update, rows_finite, set_adam_alpha,
-    sgd_update, shuffle_order,
+    BLAS_MIN_FLOPS, TILED_MAX_FLOPS, TINY_ACTIVATIONS, adagrad_update, adam_update, bias_gradient,
+    clip_gradients, copy_rows, dense_backward_small, dense_forward_small, gather_rows, matmul,
+    matmul_nt, matmul_tn, relu_backward_bias_gradient, rmsprop_update, rows_finite,
+    set_adam_alpha, sgd_update, shuffle_order,
 )
 from .kernels.activation_callbacks import BACKWARD, FORWARD
 from .kernels.activation_callbacks import addresses as activation_addresses

@@ -27,8 +27,8 @@ from numba import typeof, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["AddressTable", "ProductTable", "address_of", "c_arrays", "call", "call_jitted", "call_jitted_at",
-           "jitted_address", "made", "matrix_product_address", "numba_float"]
+__all__ = ["AddressTable", "ProductTable", "address_of", "c_arrays", "call", "call_jitted",
+           "call_jitted_at", "jitted_address", "made", "matrix_product_address", "numba_float"]
 
 _FLOATS = {"float32": types.float32, "float64": types.float64}
 

@@ -24,11 +24,11 @@ target machine): threaded elementwise kernels next to multi-threaded BLAS calls
 fought BLAS for the cores (bias + relu on a 128x256 batch took 1.4 ms threaded
 against 30 us serial), and a cached driver calling cached ``parallel=True``
 kernels crashed when loaded from the on-disk cache (numba issue #8578; the
-threaded products are called by address, and so are not linked into the drivers). Measured again for the RMSprop update of an
-mnist-shape epoch: split over two threads it made the epoch take 644 ms against
-422 ms with Numba's workqueue threads, and about 9x as long with OpenMP's. Sums that
-reach a reported number run in a fixed order, so results do not depend on the
-thread count.
+threaded products are called by address, and so are not linked into the drivers).
+Measured again for the RMSprop update of an mnist-shape epoch: split over two
+threads it made the epoch take 644 ms against 422 ms with Numba's workqueue
+threads, and about 9x as long with OpenMP's. Sums that reach a reported number
+run in a fixed order, so results do not depend on the thread count.
 """
 
 import math

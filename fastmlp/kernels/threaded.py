@@ -232,14 +232,8 @@ def prepare(dtype):
     _products.prepare(dtype)
 
 
-def ready(dtype):
-    """Whether compiled code runs the threaded products for ``dtype`` now.
-
-    Parameters
-    ----------
-    dtype : numpy dtype
-    """
-    return _products.ready(dtype)
+#: ``ready(dtype)``: whether compiled code runs the threaded products for ``dtype`` now.
+ready = _products.ready
 
 
 def use_threaded(enabled):

@@ -41,8 +41,8 @@ from numba.extending import intrinsic
 
 from .addressed import ProductTable, c_arrays
 
-__all__ = ["block_nn", "block_tn", "prepare", "ready", "tiled_block", "tiled_nn", "tiled_tn",
-           "use_tiles", "TABLE_SYMBOL", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
+__all__ = ["block_nn", "block_tn", "prepare", "ready", "tiled_nn", "tiled_tn", "use_tiles",
+           "TABLE_SYMBOL", "TILE_ROWS", "TILE_VECTORS", "VECTOR_BYTES"]
 
 
 def _vector_bytes():
@@ -196,7 +196,7 @@ def _panel(a, b, c, first_row, last_row, j, b_column, width, trans_a, masked):
 
 
 @njit(cache=True, inline="always")
-def tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
+def _tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
                 trans_a):
     """Write ``c[first_row:last_row, first_column:last_column]`` of ``c = op(a) @ b``,
     one column panel of ``TILE_VECTORS`` vectors after the other, so that a panel of
@@ -220,7 +220,7 @@ def tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first
 
 def _block_product(trans_a):
     """``c[first_row:last_row, first_column:last_column] = op(a) @ b`` there, in register
-    tiles, returning True; see :func:`tiled_block`.
+    tiles, returning True; see :func:`_tiled_block`.
 
     ``trans_a`` is a closure constant, which Numba types as a literal and which
     keys the on-disk cache of each product apart.
@@ -228,7 +228,7 @@ def _block_product(trans_a):
 
     @njit(**_SERIAL)
     def block(a, b, c, first_row, last_row, first_column, last_column, b_first_column):
-        tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
+        _tiled_block(a, b, c, first_row, last_row, first_column, last_column, b_first_column,
                     trans_a)
         return True
 
@@ -257,14 +257,8 @@ def prepare(dtype):
     _products.prepare(dtype)
 
 
-def ready(dtype):
-    """Whether compiled code runs the tiled products for ``dtype`` now.
-
-    Parameters
-    ----------
-    dtype : numpy dtype
-    """
-    return _products.ready(dtype)
+#: ``ready(dtype)``: whether compiled code runs the tiled products for ``dtype`` now.
+ready = _products.ready
 
 
 def use_tiles(enabled):
@@ -297,7 +291,8 @@ b_first_column : int
     The column of ``b`` that meets ``first_column``.
 """
 block_tn = _products.intrinsic("tn", "block_tn")
-block_tn.__doc__ = """A block of ``c = a.T @ b``, with ``a`` of shape (k, m); see :func:`block_nn`."""
+block_tn.__doc__ = """A block of ``c = a.T @ b``, with ``a`` of shape (k, m); see
+:func:`block_nn`."""
 
 
 @njit(cache=True, inline="always")
