@@ -205,3 +205,18 @@ def test_products_take_the_thread_count_of_numpys_blas():
                           timeout=600, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1"]
+
+
+@pytest.mark.parametrize("preset", [None, "123"])
+def test_import_sets_openmps_spin_count_unless_set(preset):
+    """Where the products are on by default, importing fastmlp shortens OpenMP's spin
+    before its threads sleep (see ``threaded.SPIN_COUNT``), unless the user set it."""
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    if preset:
+        env["GOMP_SPINCOUNT"] = preset
+    code = "import os, fastmlp; print(os.environ.get('GOMP_SPINCOUNT'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    expected = preset or (threaded.SPIN_COUNT if threaded.ON_BY_DEFAULT else "None")
+    assert done.stdout.split() == [expected]
