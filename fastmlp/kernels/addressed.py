@@ -212,10 +212,9 @@ class AddressTable:
 
 class ProductTable:
     """Matrix products ``product(a, b, c, *ints)`` (``@njit`` functions returning whether
-    they wrote ``c``),
-    one for each kind and float dtype, that compiled code calls by address through
-    intrinsics made by :meth:`intrinsic`, once :meth:`prepare` has compiled them for
-    the dtype (or loaded them from the disk cache).
+    they wrote ``c``), one for each kind and float dtype, that compiled code calls by
+    address through intrinsics made by :meth:`intrinsic`, once :meth:`prepare` has
+    compiled them for the dtype (or loaded them from the disk cache).
 
     Called directly, a product would be linked into every kernel that multiplies and
     optimized again there, even where it never runs.

@@ -222,7 +222,8 @@ def rows_finite(block):
 
 @njit(**_STEP)
 def matmul(X, W, out):
-    """``out = X @ W``: by BLAS when large, in register tiles when small, by loops when tiny.
+    """``out = X @ W``: by BLAS (or the threaded tiles) when large, in register tiles when
+    small, by loops when tiny.
 
     Parameters
     ----------
@@ -249,8 +250,8 @@ def matmul(X, W, out):
 
 @njit(**_STEP)
 def matmul_tn(X, D, out):
-    """``out = X.T @ D`` (weight gradient): by BLAS when large, in tiles when small, by loops
-    when tiny.
+    """``out = X.T @ D`` (weight gradient): by BLAS (or the threaded tiles) when large, in
+    tiles when small, by loops when tiny.
 
     Parameters
     ----------
@@ -278,7 +279,8 @@ def matmul_tn(X, D, out):
 
 @njit(**_STEP)
 def matmul_nt(D, W, out):
-    """``out = D @ W.T`` (input gradient), by BLAS when large, by loops when tiny or ``m == 1``.
+    """``out = D @ W.T`` (input gradient), by BLAS (or the threaded tiles) when large, by loops
+    when tiny or ``m == 1``.
 
     Parameters
     ----------
