@@ -94,7 +94,10 @@ def set_num_threads(n):
             f"CPUs); got {n!r}."
         )
     _blas_libraries().limit(limits=int(n))
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    try:
+        numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    except ValueError:
+        pass  # no threading layer of Numba's can start here; BLAS's threads are set
 
 
 def get_num_threads():

@@ -220,3 +220,27 @@ def test_import_sets_openmps_spin_count_unless_set(preset):
     assert done.returncode == 0, done.stderr
     expected = preset or (threaded.SPIN_COUNT if threaded.ON_BY_DEFAULT else "None")
     assert done.stdout.split() == [expected]
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "tbb"])
+def test_other_threading_layers_leave_the_products_to_blas(layer):
+    """With Numba's workqueue threads (or TBB's, installed or not), the products stay
+    off and a model whose products would use them trains through BLAS."""
+    code = textwrap.dedent("""
+        import numpy as np
+        import fastmlp
+        from fastmlp.kernels import threaded
+        fastmlp.config.set_num_threads(1)
+        x = np.random.default_rng(0).normal(size=(512, 40)).astype("f")
+        model = fastmlp.Sequential([fastmlp.layers.Dense(64, "relu", input_dim=40),
+                                    fastmlp.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        history = model.fit(x, x[:, :1], batch_size=256, epochs=1, verbose=0)
+        print(threaded.ready(np.float32), np.isfinite(history.history["loss"][0]))
+    """)
+    assert 256 * 40 * 64 > threaded.PARALLEL_MIN_FLOPS
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

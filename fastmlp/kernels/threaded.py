@@ -197,9 +197,13 @@ _layer_checked = False
 
 
 def _openmp_threads():
-    """Start Numba's threads and tell whether they are OpenMP's."""
+    """Start Numba's threads and tell whether they are OpenMP's (False where no
+    threading layer starts, such as a ``NUMBA_THREADING_LAYER`` that is not installed)."""
     from numba.np.ufunc.parallel import _launch_threads
-    _launch_threads()
+    try:
+        _launch_threads()
+    except (ImportError, ValueError):
+        return False
     return numba.threading_layer() == "omp"
 
 
@@ -223,11 +227,10 @@ def prepare(dtype):
         _layer_checked = True
         if not _openmp_threads():
             _products.enable(False)
-        blas_threads = numpy_blas_threads()
-        if blas_threads:
+        elif numpy_blas_threads():
             # The products take over BLAS's work, and its thread count
             # (OPENBLAS_NUM_THREADS, say) with it.
-            numba.set_num_threads(max(1, min(numba.get_num_threads(), blas_threads)))
+            numba.set_num_threads(min(numba.get_num_threads(), numpy_blas_threads()))
     prepare_tiles(dtype)
     _products.prepare(dtype)
 
