@@ -183,9 +183,9 @@ ON_BY_DEFAULT = VECTOR_BYTES == 64
 #: (``GOMP_SPINCOUNT``, unless set already). GNU OpenMP's default spin kept a core
 #: busy long enough that a 512x512x512 NumPy product right after a threaded product
 #: took 2.7-5.7 ms instead of 1.0 ms; with 10,000 it took 1.2 ms, and an mnist-shape
-#: epoch as long as with the default (156.6 against 161.6 ms; 1,000: 179.4 ms,
-#: sleeping at once: 243.0 ms). It must be set before OpenMP loads, so it is set on
-#: import.
+#: epoch as long as with the default (149-172 against 148-176 ms, alternating
+#: processes; 1,000: 179 ms, sleeping at once: 243 ms). It must be set before OpenMP
+#: loads, so it is set on import.
 SPIN_COUNT = "10000"
 if ON_BY_DEFAULT:
     os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
