@@ -225,12 +225,13 @@ def prepare(dtype):
     global _layer_checked
     if _products.enabled and not _layer_checked:
         _layer_checked = True
+        blas_threads = numpy_blas_threads()
         if not _openmp_threads():
             _products.enable(False)
-        elif numpy_blas_threads():
+        elif blas_threads:
             # The products take over BLAS's work, and its thread count
             # (OPENBLAS_NUM_THREADS, say) with it.
-            numba.set_num_threads(min(numba.get_num_threads(), numpy_blas_threads()))
+            numba.set_num_threads(min(numba.get_num_threads(), blas_threads))
     prepare_tiles(dtype)
     _products.prepare(dtype)
 
