@@ -1,7 +1,5 @@
 """fastmlp.kernels.blas: matrix products through NumPy's own BLAS."""
 
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -89,12 +87,11 @@ def test_use_numpy_blas_off_multiplies_by_np_dot():
     assert _products(a, b, out, "tn")
 
 
-def test_kernel_cached_on_disk_works_in_a_new_process(tmp_path):
+def test_kernel_cached_on_disk_works_in_a_new_process(run_twice_on_one_cache):
     """The function pointers are read at run time, so a kernel loaded from the cache
     calls the BLAS of the process that loads it, and the np.dot fallbacks, also
     loaded from the cache, once they are prepared."""
-    script = tmp_path / "product.py"
-    script.write_text(textwrap.dedent("""
+    script = textwrap.dedent("""
         import numpy as np
         from numba import njit
         from fastmlp.kernels import blas
@@ -117,14 +114,8 @@ def test_kernel_cached_on_disk_works_in_a_new_process(tmp_path):
         print(sum(product.stats.cache_hits.values()), found, ok, unprepared, by_np_dot,
               sum(p.stats.cache_hits[p.signatures[0]] for p in blas._FALLBACKS.values()
                   if p.signatures))
-    """))
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=300, cwd=tmp_path, env=env)
-        assert done.returncode == 0, done.stderr
-        runs.append(done.stdout.split())
+    """)
+    runs = [out.split() for out in run_twice_on_one_cache(script, timeout=300)]
     found = str("float64" in blas.numpy_blas_symbols())
     assert runs == [["0", found, "True", "True", "True", "0"],
                     ["1", found, "True", "True", "True", "3"]]

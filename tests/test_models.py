@@ -749,7 +749,7 @@ print(json.dumps({"loaded": [sum(d.stats.cache_hits.values()) for d in drivers
 """
 
 
-def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
+def test_training_drivers_load_apart_from_the_disk_cache(run_twice_on_one_cache):
     """The training drivers are one closure compiled for the general path and, once
     per optimizer, for the tiny path; in a new process each must load its own
     compiled code from the cache, not another's, and so must the loss, activation
@@ -758,15 +758,7 @@ def test_training_drivers_load_apart_from_the_disk_cache(tmp_path):
     the one that compiles
     them (into an empty cache) trains the same weights, with the same validation
     losses, as the one that loads them."""
-    script = tmp_path / "drivers.py"
-    script.write_text(_DRIVER_CACHE_SCRIPT)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=600, cwd=tmp_path, env=env)
-        assert done.returncode == 0, done.stderr
-        runs.append(json.loads(done.stdout))
+    runs = [json.loads(out) for out in run_twice_on_one_cache(_DRIVER_CACHE_SCRIPT)]
     # The drivers, and the validation pass they call by address.
     assert runs[0]["loaded"] == [0, 0, 0] and runs[1]["loaded"] == [1, 1, 1]
     # The tiny path's other optimizers, and the general path's other updates, were

@@ -171,21 +171,12 @@ print(parent, status == 0,
 """
 
 
-def test_products_load_from_the_disk_cache_and_are_off_in_a_forked_child(tmp_path):
+def test_products_load_from_the_disk_cache_and_are_off_in_a_forked_child(
+        run_twice_on_one_cache):
     """The parallel products are called by address, so a second process loads them
     from the disk cache that the first one wrote, and they run there as well. After
     a fork, the child multiplies through BLAS instead."""
-    script = tmp_path / "threaded_products.py"
-    script.write_text(_NEW_PROCESS_SCRIPT)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache"),
-           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__),
-                                          os.environ.get("PYTHONPATH", "")])}
-    outputs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=600, env=env)
-        assert done.returncode == 0, done.stderr
-        outputs.append(done.stdout.split())
+    outputs = [out.split() for out in run_twice_on_one_cache(_NEW_PROCESS_SCRIPT)]
     assert outputs == [["True", "True", "0"], ["True", "True", "3"]]
 
 

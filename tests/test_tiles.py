@@ -1,8 +1,5 @@
 """fastmlp.kernels.tiles: register-tiled products, against NumPy in float64."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -64,12 +61,12 @@ def test_switched_off_tiles_write_nothing(transposed):
 
 @pytest.mark.parametrize("features,vector_bytes", [("+sse2", 16), ("+avx,+avx2,+fma", 32)],
                          ids=["16-byte", "32-byte"])
-def test_narrower_vectors_give_the_same_products(tmp_path, features, vector_bytes):
+def test_narrower_vectors_give_the_same_products(run_twice_on_one_cache, features,
+                                                 vector_bytes):
     """Processors without AVX-512 get tiles of fewer lanes (here only the width of
     the vectors changes: the host's own processor still runs the code). The second
     process loads the products from the disk cache that the first one wrote."""
-    script = tmp_path / "narrow.py"
-    script.write_text(textwrap.dedent(f"""
+    script = textwrap.dedent(f"""
         import numpy as np
         from fastmlp.kernels import tiles
         from test_tiles import SHAPES, product_in_padding
@@ -84,15 +81,6 @@ def test_narrower_vectors_give_the_same_products(tmp_path, features, vector_byte
                     assert ran and np.allclose(out, expected, rtol=1e-5, atol=1e-5), shape
                     assert (padded[0] == 7).all() and (padded[-1] == 7).all(), shape
         print(sum(sum(p.stats.cache_hits.values()) for p in tiles._products.products.values()))
-    """))
-    env = {**os.environ, "NUMBA_CPU_FEATURES": features,
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache"),
-           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__),
-                                          os.environ.get("PYTHONPATH", "")])}
-    hits = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              timeout=600, env=env)
-        assert done.returncode == 0, done.stderr
-        hits.append(done.stdout.split())
+    """)
+    hits = [out.split() for out in run_twice_on_one_cache(script, NUMBA_CPU_FEATURES=features)]
     assert hits == [["0"], ["4"]]
